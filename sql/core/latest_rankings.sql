@@ -1,0 +1,41 @@
+-- The version of every ranking bucket that core shows: the latest meta.as_of
+-- (then the latest pull) per (period, segment, bucket). Days covered come from
+-- the meta window the pull applied, so a week pulled mid-week counts as partial.
+with versions as (
+    select distinct
+        r.period, r.segment_type, r.segment, r.bucket_date, r.pull_id, r.as_of,
+        p.pulled_at, p.meta_start_date, p.meta_end_date
+    from raw.rankings as r
+    join raw.pulls as p using (pull_id)
+),
+
+latest as (
+    select *
+    from versions
+    qualify row_number() over (
+        partition by period, segment_type, segment, bucket_date
+        order by as_of desc, pulled_at desc, pull_id desc
+    ) = 1
+),
+
+final as (
+    select
+        r.period,
+        r.segment_type,
+        r.segment,
+        r.bucket_date,
+        r.model_permaslug,
+        r.tokens,
+        r.model_permaslug = 'other' as is_other,
+        r.as_of,
+        r.pull_id,
+        case when r.period = 'day' then 1
+             else greatest(0, date_diff('day',
+                    greatest(r.bucket_date, l.meta_start_date),
+                    least(r.bucket_date + 6, l.meta_end_date)) + 1)
+        end as days_covered
+    from raw.rankings as r
+    join latest as l using (period, segment_type, segment, bucket_date, pull_id)
+)
+
+select * from final

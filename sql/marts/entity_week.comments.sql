@@ -1,0 +1,17 @@
+comment on table mart.entity_week is 'Tokens per complete week, level and entity (other excluded), the base of every mart; levels: model, base_model, author, price_tier.';
+comment on column mart.entity_week.week_start is 'Monday (UTC) that starts the week.';
+comment on column mart.entity_week.wk is 'Week index (weeks since 2000-01-03); consecutive weeks differ by 1.';
+comment on column mart.entity_week.level is 'model, base_model (variant stripped), author (slug prefix) or price_tier (free / paid).';
+comment on column mart.entity_week.entity_id is 'The model slug, base slug, author or price tier.';
+comment on column mart.entity_week.tokens is 'Sum of the listed member models'' tokens that week.';
+comment on column mart.entity_week.tokens_upper is 'Upper bound of tokens (differs from tokens only for weeks built from daily rows).';
+comment on column mart.entity_week.rank is 'Rank within week and level by tokens desc, ties by entity_id.';
+comment on column mart.entity_week.share_pct is '100 * tokens / market total (other included).';
+comment on column mart.entity_week.n_members is 'How many listed models the entity has that week.';
+comment on column mart.entity_week.members is 'The listed member model slugs, sorted.';
+comment on column mart.entity_week.members_changed is 'True when the member set differs from the previous week (aggregated growth then mixes membership changes); NULL without a previous week.';
+comment on column mart.entity_week.is_complete is 'True when every member''s value is exact for the full week.';
+comment on column mart.entity_week.total_tokens is 'Market total of the week (listed + other).';
+comment on column mart.entity_week.other_tokens is 'The other bucket of the week.';
+comment on column mart.entity_week.cap_tokens is 'The week''s cap v_N: no unlisted model exceeds it.';
+comment on column mart.entity_week.listed_models is 'Named models listed that week (N).';
