@@ -25,7 +25,6 @@ def read_golden(name: str) -> pl.DataFrame:
 
 def load_golden_input(conn: duckdb.DuckDBPyConnection, name: str) -> None:
     """Land golden input `name` (e.g. golden_a_weekly_input) as one pull and build core."""
-    ensure_schema(conn)
     frame = read_golden(name)
     period = "day" if "date" in frame.columns else "week"
     bucket = "date" if period == "day" else "week_start"
@@ -34,13 +33,26 @@ def load_golden_input(conn: duckdb.DuckDBPyConnection, name: str) -> None:
         pl.when(pl.col("is_other") == "true").then(pl.lit("other"))
         .otherwise(pl.col("model_id")).alias("model_permaslug"),
         pl.col("tokens").str.to_integer(strict=True).alias("tokens"),
-    ).with_columns(
+    )
+    land_rankings(conn, rows, period=period, pull_id=f"golden-{name}")
+
+
+def land_rankings(
+    conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, period: str = "week", pull_id: str = "synthetic"
+) -> None:
+    """Land ranking rows (bucket_date, model_permaslug incl. `other`, tokens) as one pull and build core.
+
+    Generic entry for generated markets (property tests, benchmarks): rows go in
+    in the given order per bucket, like the API lists them; buckets left out are
+    missing weeks (or days), not zeros.
+    """
+    ensure_schema(conn)
+    rows = rows.select("bucket_date", "model_permaslug", pl.col("tokens").cast(pl.Int64)).with_columns(
         pl.int_range(1, pl.len() + 1).over("bucket_date").cast(pl.Int32).alias("position")
     )
     start, end = rows["bucket_date"].min(), rows["bucket_date"].max()
     if period == "week":
         end = end + dt.timedelta(days=6)
-    pull_id = f"golden-{name}"
     conn.execute(
         """insert into raw.pulls values (?, 'datasets/rankings-daily', '{}', ?, 'all', '', ?, ?, 200,
            ?, ?, ?, ?, ?, '', 0, ?, ?)""",
