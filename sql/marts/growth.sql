@@ -1,0 +1,212 @@
+-- mart.growth: list status, week-over-week and multi-week growth per (complete
+-- week, level, entity), spec §1.1–1.7. Windows are in calendar weeks (wk): a
+-- missing week is not zero, so every comparison checks the week it reaches back to.
+with weeks as (
+    select distinct wk, week_start, cap_tokens
+    from mart.entity_week
+),
+
+week_links as (
+    -- the first week and the week after a gap have no previous week to compare with
+    select
+        *,
+        coalesce(lag(wk) over (order by wk) = wk - 1, false) as follows_observed_week,
+        lag(cap_tokens) over (order by wk) as prev_week_cap_tokens
+    from weeks
+),
+
+listed as (
+    select
+        e.*,
+        w.follows_observed_week,
+        w.prev_week_cap_tokens,
+        lag(e.wk) over entity as prev_listed_wk,
+        lag(e.tokens) over entity as prev_tokens,
+        lag(e.tokens_upper) over entity as prev_tokens_upper,
+        lag(e.total_tokens) over entity as prev_total_tokens,
+        lag(e.is_complete) over entity as prev_is_complete,
+        lead(e.wk) over entity as next_listed_wk,
+        -- multi-week rates use exact values only (daily-built partial weeks are bounds, §0.6)
+        case when e.is_complete then e.tokens end as exact_tokens
+    from mart.entity_week as e
+    join week_links as w using (wk)
+    window entity as (partition by e.level, e.entity_id order by e.wk)
+),
+
+windows as (
+    select
+        *,
+        first_value(exact_tokens) over (back range between 4 preceding and 4 preceding) as tokens_4w_ago,
+        first_value(exact_tokens) over (back range between 12 preceding and 12 preceding) as tokens_12w_ago,
+        sum(exact_tokens) over (back range between 3 preceding and current row) as tokens_last_4w,
+        sum(exact_tokens) over (back range between 7 preceding and 4 preceding) as tokens_prior_4w,
+        count(exact_tokens) over (back range between 7 preceding and current row) as exact_weeks_8w
+    from listed
+    window back as (partition by level, entity_id order by wk)
+),
+
+listed_rows as (
+    select
+        week_start,
+        wk,
+        level,
+        entity_id,
+        case
+            when not follows_observed_week then 'first_week_of_data'
+            when prev_listed_wk = wk - 1 then 'continuing'
+            when prev_listed_wk is null then 'new_entry'
+            else 're_entry'
+        end as status,
+        tokens,
+        rank,
+        share_pct,
+        100.0 * tokens / (total_tokens - other_tokens) as share_named_pct,
+        follows_observed_week and prev_listed_wk = wk - 1 as is_continuing,
+        is_complete and prev_is_complete as is_exact_pair,
+        prev_tokens,
+        prev_tokens_upper,
+        prev_total_tokens,
+        prev_week_cap_tokens,
+        tokens_upper,
+        total_tokens,
+        is_complete,
+        tokens_4w_ago,
+        tokens_12w_ago,
+        case when exact_weeks_8w = 8 then tokens_last_4w end as tokens_last_4w,
+        case when exact_weeks_8w = 8 then tokens_prior_4w end as tokens_prior_4w,
+        exact_tokens,
+        n_members,
+        members_changed
+    from windows
+),
+
+listed_growth as (
+    select
+        week_start,
+        wk,
+        level,
+        entity_id,
+        status,
+        tokens,
+        rank,
+        share_pct,
+        share_named_pct,
+        case when is_continuing and is_exact_pair and prev_tokens > 0
+             then 100.0 * (tokens / prev_tokens - 1) end as wow_pct,
+        case when is_continuing and is_exact_pair and prev_tokens > 0 and tokens > 0
+             then ln(tokens / prev_tokens) end as log_growth,
+        case when is_continuing and is_exact_pair
+             then share_pct - 100.0 * prev_tokens / prev_total_tokens end as share_change_pp,
+        case when is_continuing and is_exact_pair and prev_tokens > 0 and tokens > 0
+             then ln((tokens / total_tokens) / (prev_tokens / prev_total_tokens)) end as share_log_change,
+        case
+            -- a partial week on either side: x_t in [obs, upper] gives a range, not a value
+            when is_continuing and not is_exact_pair and prev_tokens_upper > 0
+                then 100.0 * (tokens / prev_tokens_upper - 1)
+            -- an entrant had at most the cap last week; a cap bounds one model, not a group
+            when status in ('new_entry', 're_entry') and level = 'model' and prev_week_cap_tokens > 0
+                then 100.0 * (tokens / prev_week_cap_tokens - 1)
+        end as wow_lower_bound_pct,
+        case when is_continuing and not is_exact_pair and prev_tokens > 0
+             then 100.0 * (tokens_upper / prev_tokens - 1) end as wow_upper_bound_pct,
+        case when not is_complete then tokens_upper end as tokens_upper_bound,
+        case when exact_tokens > 0 and tokens_4w_ago > 0
+             then ln(exact_tokens / tokens_4w_ago) end as log_growth_4w,
+        case when tokens_4w_ago > 0
+             then 100.0 * (exact_tokens / tokens_4w_ago - 1) end as growth_4w_pct,
+        case when exact_tokens > 0 and tokens_12w_ago > 0
+             then ln(exact_tokens / tokens_12w_ago) end as log_growth_12w,
+        case when tokens_12w_ago > 0
+             then 100.0 * (exact_tokens / tokens_12w_ago - 1) end as growth_12w_pct,
+        case when tokens_prior_4w > 0
+             then 100.0 * (tokens_last_4w / tokens_prior_4w - 1) end as growth_4w_over_4w_pct,
+        rank <= 10 as in_top10,
+        rank <= 20 as in_top20,
+        rank <= 50 as in_top50,
+        n_members,
+        members_changed,
+        is_complete
+    from listed_rows
+),
+
+exited_rows as (
+    -- one row in the week after the last listed week, when that week has data
+    select
+        w.week_start,
+        w.wk,
+        l.level,
+        l.entity_id,
+        'exited' as status,
+        cast(null as bigint) as tokens,
+        cast(null as integer) as rank,
+        cast(null as double) as share_pct,
+        cast(null as double) as share_named_pct,
+        cast(null as double) as wow_pct,
+        cast(null as double) as log_growth,
+        cast(null as double) as share_change_pp,
+        cast(null as double) as share_log_change,
+        cast(null as double) as wow_lower_bound_pct,
+        case when l.level = 'model' and l.tokens > 0
+             then 100.0 * (w.cap_tokens / l.tokens - 1) end as wow_upper_bound_pct,
+        case when l.level = 'model' then w.cap_tokens end as tokens_upper_bound,
+        cast(null as double) as log_growth_4w,
+        cast(null as double) as growth_4w_pct,
+        cast(null as double) as log_growth_12w,
+        cast(null as double) as growth_12w_pct,
+        cast(null as double) as growth_4w_over_4w_pct,
+        false as in_top10,
+        false as in_top20,
+        false as in_top50,
+        0 as n_members,
+        true as members_changed,
+        cast(null as boolean) as is_complete
+    from listed as l
+    join weeks as w on w.wk = l.wk + 1
+    where l.next_listed_wk is distinct from l.wk + 1
+),
+
+unioned as (
+    select * from listed_growth
+    union all by name
+    select * from exited_rows
+),
+
+final as (
+    select
+        week_start,
+        cast(wk as integer) as wk,
+        level,
+        entity_id,
+        case when level in ('model', 'base_model') then split_part(entity_id, '/', 1)
+             when level = 'author' then entity_id end as author,
+        case when level = 'model' then case when entity_id like '%:free' then 'free' else 'paid' end
+             when level = 'price_tier' then entity_id end as price_tier,
+        status,
+        tokens,
+        rank,
+        share_pct,
+        share_named_pct,
+        wow_pct,
+        log_growth,
+        share_change_pp,
+        share_log_change,
+        wow_lower_bound_pct,
+        wow_upper_bound_pct,
+        cast(tokens_upper_bound as bigint) as tokens_upper_bound,
+        log_growth_4w,
+        growth_4w_pct,
+        log_growth_12w,
+        growth_12w_pct,
+        growth_4w_over_4w_pct,
+        -- CAGR-like; only from a 12-week window (annualising shorter ones compounds noise, §1.4)
+        100.0 * (exp((52.0 / 12.0) * log_growth_12w) - 1) as annualised_12w_pct,
+        in_top10,
+        in_top20,
+        in_top50,
+        cast(n_members as integer) as n_members,
+        members_changed,
+        is_complete
+    from unioned
+)
+
+select * from final
