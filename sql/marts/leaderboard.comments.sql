@@ -1,0 +1,10 @@
+comment on table mart.leaderboard is 'The weekly top 50 models as the public rankings page shows them (rank, tokens, rounded week-over-week change or new), one row per complete week and rank.';
+comment on column mart.leaderboard.week_start is 'Monday (UTC) that starts the week.';
+comment on column mart.leaderboard.rank is 'Rank by tokens within the week (1 = leader, ties by slug), 1 to 50.';
+comment on column mart.leaderboard.model_permaslug is 'OpenRouter permanent slug incl. :variant (variants are separate entries, as on the page).';
+comment on column mart.leaderboard.author is 'Author: the text before the first / of the slug.';
+comment on column mart.leaderboard.tokens is 'Tokens served in the week.';
+comment on column mart.leaderboard.share_pct is 'Market share in percent: 100 * tokens / market total, other included.';
+comment on column mart.leaderboard.prev_tokens is 'Tokens of the same model the previous calendar week; NULL when it was not listed then or that week has no data.';
+comment on column mart.leaderboard.change_pct_display is 'The page''s week-over-week change: round(100 * (tokens - prev_tokens) / prev_tokens) as an integer (halves round away from zero); NULL without prev_tokens.';
+comment on column mart.leaderboard.change_label is 'change_pct_display as the page prints it (+32%, 0%, -15%), or new when the model was not listed the previous week (it may then have been hidden in other, not truly new); NULL in the first week of data and after a missing week, where the previous list is unknown.';
