@@ -69,6 +69,7 @@ def build_marts(
 ) -> dict[str, int]:
     """Rebuild the named marts in dependency order; returns row counts by mart."""
     params.apply(conn)
+    conn.execute(read_sql("marts/macros"))  # shared SQL helpers (temp macros, e.g. the normal tail)
     return {name: build_mart(conn, name) for name in names}
 
 
