@@ -63,3 +63,11 @@ comment on column raw.rankings.model_permaslug is 'OpenRouter permanent model sl
 comment on column raw.rankings.tokens is 'total_tokens (prompt + completion), parsed exactly from the decimal string.';
 comment on column raw.rankings.position is 'Row position within the bucket in the response (1 = first).';
 comment on column raw.rankings.as_of is 'meta.as_of of the pull: the version time of this row.';
+
+create table if not exists raw.warehouse_info (
+    key   varchar primary key,
+    value varchar not null
+);
+comment on table raw.warehouse_info is 'Facts about this warehouse file, e.g. origin = live or synthetic (demo data is never mixed with live data).';
+comment on column raw.warehouse_info.key is 'Name of the fact.';
+comment on column raw.warehouse_info.value is 'Its value.';

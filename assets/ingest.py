@@ -1,0 +1,194 @@
+"""Pull → keep raw → validate → land → core: the ingestion steps as plain functions.
+
+Dagster assets and the `rebuild` command call these; they know nothing of
+Dagster. A run is all or nothing: every response is kept on disk first, then
+all are validated, and only if every one passes do they land, in one
+transaction, together with the core rebuild and its invariant checks.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+
+from assets.landing import land_catalogue, land_rankings
+from assets.parse import PayloadError, describe, parse_catalogue, parse_rankings
+from assets.raw_store import RawStore, StoredPull
+from assets.source.client import CATEGORIES, MODALITIES, BadRequestError, DataApiClient, plan_windows
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    period: str
+    start: dt.date
+    end: dt.date
+    category: str | None = None
+    modality: str | None = None
+
+    def label(self) -> str:
+        seg = f" {self.category or self.modality}" if (self.category or self.modality) else ""
+        return f"{self.period}{seg} {self.start}..{self.end}"
+
+
+def plan_requests(first_week: dt.date, last_week: dt.date, *, daily: bool = True,
+                  segments: bool = True) -> list[PullRequest]:
+    """Requests covering weeks first_week..last_week (Mondays): about one per 366 days per feed."""
+    end = last_week + dt.timedelta(days=6)
+    requests = [PullRequest("week", s, e) for s, e in plan_windows(first_week, end, "week")]
+    if daily:
+        requests += [PullRequest("day", s, e) for s, e in plan_windows(first_week, end, "day")]
+    if segments:
+        for s, e in plan_windows(first_week, end, "week"):
+            requests += [PullRequest("week", s, e, category=c) for c in CATEGORIES]
+            requests += [PullRequest("week", s, e, modality=m) for m in MODALITIES]
+    return requests
+
+
+@dataclass
+class FetchOutcome:
+    stored: list[StoredPull] = field(default_factory=list)
+    refused_weekly: list[str] = field(default_factory=list)  # windows served from daily rows instead
+
+
+def fetch(client: DataApiClient, store: RawStore, requests: list[PullRequest], *,
+          catalogue: bool = True, progress: Progress | None = None) -> FetchOutcome:
+    """Send every request and keep each body verbatim before anything parses it."""
+    outcome = FetchOutcome()
+    total = len(requests) + int(catalogue)
+    for i, req in enumerate(requests, start=1):
+        try:
+            resp = client.rankings(req.start, req.end, period=req.period, category=req.category,
+                                   modality=req.modality)
+        except BadRequestError:
+            if req.period == "week" and not (req.category or req.modality):
+                # spec §0.6: weeks the weekly feed refuses are built from the daily rows
+                outcome.refused_weekly.append(req.label())
+                if progress:
+                    progress(f"[{i}/{total}] period=week refused for {req.start}..{req.end}; using daily rows")
+                continue
+            raise
+        outcome.stored.append(store.put(endpoint=resp.endpoint, params=resp.params, status=resp.status,
+                                        body=resp.body, fetched_at=resp.fetched_at))
+        if progress:
+            progress(f"[{i}/{total}] {req.label()}: {len(resp.body):,} bytes")
+    if catalogue:
+        resp = client.models()
+        outcome.stored.append(store.put(endpoint=resp.endpoint, params=resp.params, status=resp.status,
+                                        body=resp.body, fetched_at=resp.fetched_at))
+        if progress:
+            progress(f"[{total}/{total}] models catalogue: {len(resp.body):,} bytes")
+    return outcome
+
+
+class IngestRejected(ValueError):
+    """One or more responses failed validation; nothing landed."""
+
+    def __init__(self, errors: list[PayloadError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass
+class LandSummary:
+    pulls_landed: int = 0
+    pulls_unchanged: int = 0
+    weeks: list[str] = field(default_factory=list)
+    rows: int = 0
+    new_weeks: list[str] = field(default_factory=list)
+    restated_weeks: list[str] = field(default_factory=list)
+    as_of: str | None = None
+
+
+def validate(store: RawStore, pulls: list[StoredPull]) -> list:
+    """Parse every pull; raise IngestRejected naming every bad row of every bad pull."""
+    parsed, errors = [], []
+    for stored in pulls:
+        body = store.read(stored)
+        try:
+            if stored.endpoint == "models":
+                parsed.append((stored, parse_catalogue(stored, body, str(store.absolute(stored)))))
+            else:
+                parsed.append((stored, parse_rankings(stored, body, str(store.absolute(stored)))))
+        except PayloadError as exc:
+            errors.append(exc)
+    if errors:
+        raise IngestRejected(errors)
+    return parsed
+
+
+def land(conn: duckdb.DuckDBPyConnection, parsed: list) -> LandSummary:
+    """Land validated pulls into raw (inside the caller's transaction); core is rebuilt separately."""
+    summary = LandSummary()
+    for stored, item in parsed:
+        if stored.endpoint == "models":
+            result = land_catalogue(conn, stored, item)
+        else:
+            result = land_rankings(conn, item)
+            if item.period == "week" and item.segment_type == "all":
+                summary.weeks += sorted({str(d) for d in item.rows["bucket_date"].unique()})
+                summary.new_weeks += result.new_buckets
+                summary.restated_weeks += result.restated_buckets
+                summary.as_of = max(filter(None, [summary.as_of, item.as_of.isoformat()]))
+            summary.rows += item.rows.height
+        summary.pulls_landed += int(result.landed)
+        summary.pulls_unchanged += int(not result.landed)
+    summary.weeks = sorted(set(summary.weeks))
+    return summary
+
+
+def core_invariants(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, str]]:
+    """Invariants of core that must hold before a run may publish: name -> (passed, detail)."""
+    shares = conn.execute(
+        """select count(*), max(abs(s - 1)) from (
+               select w.week_start, coalesce(sum(m.share), 0) + w.other_tokens / w.total_tokens as s
+               from core.market_week w left join core.model_week m using (week_start)
+               group by w.week_start, w.other_tokens, w.total_tokens)
+           where abs(s - 1) > 1e-9"""
+    ).fetchall()[0]
+    short = conn.execute(
+        "select count(*), min(week_start)::varchar from core.market_week where is_complete and days_present < 7"
+    ).fetchall()[0]
+    ranks = conn.execute(
+        """select count(*) from (
+               select week_start, max(rank) r, count(*) n from core.model_week group by week_start)
+           where r <> n"""
+    ).fetchall()[0]
+    return {
+        "shares_sum_to_one": (shares[0] == 0, f"{shares[0]} week(s) off by up to {shares[1]}" if shares[0]
+                              else "every week's model shares plus other sum to 1"),
+        "complete_weeks_have_7_days": (short[0] == 0, f"{short[0]} week(s) marked complete with < 7 days, "
+                                       f"first {short[1]}" if short[0] else "no short week marked complete"),
+        "ranks_are_dense": (ranks[0] == 0, f"{ranks[0]} week(s) with gaps in ranks" if ranks[0]
+                            else "ranks run 1..N in every week"),
+    }
+
+
+class InvariantViolated(RuntimeError):
+    pass
+
+
+def assert_invariants(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, str]]:
+    results = core_invariants(conn)
+    failed = {k: v[1] for k, v in results.items() if not v[0]}
+    if failed:
+        raise InvariantViolated("core invariants failed, nothing published: " +
+                                "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return results
+
+
+def describe_pulls(pulls: list[StoredPull]) -> list[str]:
+    return [describe(p) for p in pulls]
+
+
+class OriginMismatch(ValueError):
+    """Demo (synthetic) and live data would mix in one warehouse."""
+
+
+def check_origin(found: str | None, wanted: str) -> None:
+    if found is not None and found != wanted:
+        raise OriginMismatch(
+            f"this warehouse holds {found} data and this run is {wanted}: tokentide never mixes demo "
+            "(synthetic) and live data in one file; pass --db (or TOKENTIDE_DB) to use another file")

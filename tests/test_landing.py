@@ -1,0 +1,91 @@
+"""Raw keeps every version; core shows the latest; unchanged re-pulls change nothing."""
+
+import datetime as dt
+
+import duckdb
+
+from assets.core import build_core
+from assets.ingest import assert_invariants, land, validate
+from assets.raw_store import RawStore
+from assets.schema import ensure_schema
+from tests.payloads import WEEK1, WEEK2, body, keep
+
+WINDOW = {"start": "2026-05-04", "end": "2026-05-17"}
+
+
+def land_bodies(conn, store, *bodies):
+    pulls = [keep(store, b, **WINDOW) for b in bodies]
+    summary = land(conn, validate(store, pulls))
+    build_core(conn)
+    assert_invariants(conn)
+    return summary
+
+
+def table(conn, sql):
+    return conn.execute(sql).fetchall()
+
+
+def test_land_then_core_equals_served_numbers(tmp_path):
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    store = RawStore(tmp_path)
+    summary = land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW))
+    assert summary.new_weeks == ["2026-05-04", "2026-05-11"] and summary.restated_weeks == []
+    assert table(conn, "select week_start::varchar, model_permaslug, tokens, rank, author, variant, is_free "
+                       "from core.model_week order by all") == [
+        ("2026-05-04", "acme/alpha-20260101", 300, 1, "acme", None, False),
+        ("2026-05-04", "beta/bolt:free", 200, 2, "beta", "free", True),
+        ("2026-05-11", "acme/alpha-20260101", 310, 2, "acme", None, False),
+        ("2026-05-11", "beta/bolt:free", 330, 1, "beta", "free", True),
+    ]
+    assert table(conn, "select week_start::varchar, total_tokens, other_tokens, listed_models, is_complete "
+                       "from core.market_week order by 1") == [
+        ("2026-05-04", 1000, 500, 2, True), ("2026-05-11", 1200, 560, 2, True)]
+
+
+def test_unchanged_repull_changes_nothing_and_restatement_adds_one_version(tmp_path):
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    store = RawStore(tmp_path)
+    land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW))
+    before = table(conn, "select count(*) from raw.rankings")
+    # a later as_of with the same numbers: a new body (new pull) but no new version
+    again = land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW, as_of="2026-05-20T02:00:00Z"))
+    assert again.new_weeks == [] and again.restated_weeks == []
+    assert table(conn, "select count(*) from raw.rankings") == before
+    # the identical body again: already landed, nothing at all
+    same = land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW))
+    assert same.pulls_unchanged == 1
+    # week 2 restated: exactly one more version of that week, core shows it, raw keeps both
+    restated = [(d, m, "340" if m == "beta/bolt:free" else t) for d, m, t in WEEK2]
+    summary = land_bodies(conn, store, body(WEEK1 + restated, **WINDOW, as_of="2026-05-26T02:00:00Z"))
+    assert summary.restated_weeks == ["2026-05-11"]
+    assert table(conn, "select count(distinct pull_id) from raw.rankings where bucket_date = '2026-05-11'") == [(2,)]
+    assert table(conn, "select tokens, as_of from core.model_week where week_start = '2026-05-11' "
+                       "and model_permaslug = 'beta/bolt:free'") == [
+        (340, dt.datetime(2026, 5, 26, 2, tzinfo=dt.UTC))]
+    assert table(conn, "select total_tokens from core.market_week where week_start = '2026-05-11'") == [(1210,)]
+
+
+def test_latest_as_of_wins_whatever_the_arrival_order(tmp_path):
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    store = RawStore(tmp_path)
+    newer = [(d, m, "999" if m == "acme/alpha-20260101" else t) for d, m, t in WEEK1]
+    land_bodies(conn, store, body(newer, start="2026-05-04", end="2026-05-10", as_of="2026-06-01T02:00:00Z"))
+    land_bodies(conn, store, body(WEEK1, start="2026-05-04", end="2026-05-10", as_of="2026-05-12T02:00:00Z"))
+    assert table(conn, "select tokens from core.model_week where model_permaslug = 'acme/alpha-20260101'") == [(999,)]
+
+
+def test_week_pulled_mid_week_is_partial_until_restated_complete(tmp_path):
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    store = RawStore(tmp_path)
+    partial = [("2026-05-11", "acme/alpha-20260101", "100"), ("2026-05-11", "other", "50")]
+    land_bodies(conn, store, body(WEEK1 + partial, start="2026-05-04", end="2026-05-13",
+                                  as_of="2026-05-14T02:00:00Z"))
+    assert table(conn, "select week_start::varchar, days_present, is_complete from core.market_week order by 1") == [
+        ("2026-05-04", 7, True), ("2026-05-11", 3, False)]
+    land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW))
+    assert table(conn, "select days_present, is_complete from core.market_week where week_start = '2026-05-11'") == [
+        (7, True)]

@@ -1,0 +1,75 @@
+"""Copy-and-publish: a failed write leaves the old file; readers never block the writer."""
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+
+from assets.warehouse import Warehouse, WarehouseBusy
+
+
+def count(path) -> int:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute("select count(*) from raw.warehouse_info").fetchall()[0][0]
+
+
+def test_failed_write_leaves_published_file_untouched(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    before = wh.path.read_bytes()
+    with pytest.raises(RuntimeError):
+        with wh.writer() as conn:
+            conn.execute("insert into raw.warehouse_info values ('x', 'y')")
+            raise RuntimeError("boom mid-write")
+    assert wh.path.read_bytes() == before
+    assert not wh.work_path.exists()
+    assert count(wh.path) == 1
+
+
+def test_reader_in_another_process_does_not_block_the_writer(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys
+        conn = duckdb.connect({str(wh.path)!r}, read_only=True)
+        print(conn.execute("select count(*) from raw.warehouse_info").fetchall()[0][0], flush=True)
+        sys.stdin.readline()   # hold the file open until told
+        print(conn.execute("select count(*) from raw.warehouse_info").fetchall()[0][0], flush=True)
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "1"
+        with wh.writer(timeout_s=5) as conn:
+            conn.execute("insert into raw.warehouse_info values ('x', 'y')")
+        assert count(wh.path) == 2          # new readers see the new state
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "1"  # the open reader keeps its snapshot
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def test_second_writer_waits_or_exits_with_a_clear_message(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from assets.warehouse import Warehouse
+        with Warehouse({str(wh.path)!r}).run_lock():
+            print("held", flush=True)
+            sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseBusy, match=r"another tokentide run is writing .* \(pid \d+"):
+            with wh.writer(timeout_s=0.3):
+                pass
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+    with wh.writer(timeout_s=5) as conn:      # free again once the holder is done
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
