@@ -1,0 +1,111 @@
+"""Dagster assets for pull → land → core. The logic is in `assets.ingest`."""
+
+import datetime as dt
+from dataclasses import asdict
+
+import dagster as dg
+
+from assets import progress
+from assets.core import CORE_TABLES, build_core
+from assets.ingest import assert_invariants, check_origin, fetch, land, plan_requests, validate
+from assets.raw_store import StoredPull
+from assets.sql import read_sql
+from orchestration.partitions import weekly_partitions
+from orchestration.resources import DataApiResource, WarehouseResource
+
+INVARIANT_CHECKS = ("shares_sum_to_one", "complete_weeks_have_7_days", "ranks_are_dense")
+
+
+def _week_range(context) -> tuple[dt.date, dt.date]:
+    keys = context.partition_keys
+    return dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
+
+
+@dg.asset(
+    partitions_def=weekly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="raw",
+    kinds={"python"},
+)
+def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
+                  warehouse: WarehouseResource) -> list[dict]:
+    """Every Data API response for the weeks of the run, kept verbatim (gzip, named by sha256) in
+    data/raw/ before anything parses it: period=week and period=day rankings, the use-case segments
+    (12 categories, 5 modalities) and the /models catalogue. About one request per 366 days per feed."""
+    first, last = _week_range(context)
+    check_origin(warehouse.warehouse().origin(), warehouse.origin)  # before a single request
+    warehouse.raw_store().mark_origin(warehouse.origin)
+    requests = plan_requests(first, last)
+    log = progress.reporter(context.log.info)
+    with data_api.client() as client:
+        outcome = fetch(client, warehouse.raw_store(), requests, progress=log)
+    context.add_output_metadata({
+        "weeks": f"{first}..{last}",
+        "requests": len(requests) + 1,
+        "bytes": sum(p.byte_count for p in outcome.stored),
+        "weekly_feed_refused": ", ".join(outcome.refused_weekly) or "none",
+    })
+    return [asdict(p) for p in outcome.stored]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["raw", "pulls"], deps=[api_responses], group_name="raw", kinds={"duckdb"},
+                     description="One row per landed API response (raw.pulls)."),
+        dg.AssetSpec(["raw", "rankings"], deps=[api_responses], group_name="raw", kinds={"duckdb"},
+                     description="Every version of every ranking row (raw.rankings)."),
+        dg.AssetSpec(["core", "models"], deps=[api_responses], group_name="core", kinds={"duckdb"},
+                     description="The /models catalogue as a slowly changing dimension (core.models)."),
+    ],
+    partitions_def=weekly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    ins={"api_responses": dg.AssetIn()},
+)
+def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource, api_responses: list[dict]):
+    """Validate every response of the run (pandera, lazily: every bad row is reported) and land them
+    in one transaction; a single bad response fails the run and lands nothing."""
+    pulls = [StoredPull(**p) for p in api_responses]
+    parsed = validate(warehouse.raw_store(), pulls)
+    wh = warehouse.warehouse()
+    with wh.writer(on_wait=context.log.info) as conn:
+        found = conn.execute("select value from raw.warehouse_info where key = 'origin'").fetchall()
+        check_origin(found[0][0] if found else None, warehouse.origin)
+        if not found:
+            conn.execute("insert into raw.warehouse_info values ('origin', ?)", [warehouse.origin])
+        summary = land(conn, parsed)
+    warehouse.raw_store().record_landed([p.sha256 for p in pulls])
+    meta = {
+        "pulls_landed": summary.pulls_landed,
+        "pulls_already_landed": summary.pulls_unchanged,
+        "rows": summary.rows,
+        "weeks": len(summary.weeks),
+        "new_weeks": len(summary.new_weeks),
+        "restated_weeks": ", ".join(summary.restated_weeks) or "none",
+        "as_of": summary.as_of or "",
+    }
+    context.log.info(f"landed: {meta}")
+    for key in (["raw", "pulls"], ["raw", "rankings"], ["core", "models"]):
+        yield dg.MaterializeResult(asset_key=key, metadata=meta)
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(["core", t], deps=[["raw", "rankings"], ["raw", "pulls"], ["core", "models"]],
+                        group_name="core", kinds={"duckdb"}) for t in CORE_TABLES],
+    check_specs=[dg.AssetCheckSpec(name, asset=["core", "model_week"], blocking=True)
+                 for name in INVARIANT_CHECKS],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def core_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """The current truth (latest as_of per bucket) rebuilt from raw, published only if its
+    invariants hold: shares sum to 1 within each week, no week marked complete with fewer than
+    7 days of data, ranks run 1..N."""
+    with warehouse.warehouse().writer(on_wait=context.log.info) as conn:
+        counts = build_core(conn)
+        results = assert_invariants(conn)  # raises before publishing if any fails
+    for table in CORE_TABLES:
+        yield dg.MaterializeResult(asset_key=["core", table], metadata={"dagster/row_count": counts[table],
+                                                                         "sql": dg.MetadataValue.md(
+                                                                             f"```sql\n{read_sql('core/' + table)}\n```")})
+    for name, (passed, detail) in results.items():
+        yield dg.AssetCheckResult(asset_key=["core", "model_week"], check_name=name, passed=passed,
+                                  metadata={"detail": detail})

@@ -1,0 +1,247 @@
+"""`tokentide`: the few commands people run. Each write runs the Dagster job in-process
+against the instance in DAGSTER_HOME (default data/dagster_home), so CLI runs show up in
+`dagster dev` too."""
+
+import datetime as dt
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from assets.settings import DATA_DIR, default_db_path
+
+app = typer.Typer(
+    help="tokentide: OpenRouter's weekly LLM token rankings as a validated DuckDB time series.\n\n"
+         "Live data needs OPENROUTER_API_KEY (and optionally OPENROUTER_BASE_URL); `demo` needs neither.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+FIRST_WEEK = dt.date(2025, 1, 6)
+
+DbOption = Annotated[Path | None, typer.Option("--db", help="Warehouse file (default: $TOKENTIDE_DB or "
+                                                             "data/warehouse.duckdb).")]
+WaitOption = Annotated[bool, typer.Option("--wait/--no-wait", help="If another run is writing, wait for it "
+                                                                    "(default) or exit at once.")]
+
+
+def last_closed_week(today: dt.date | None = None) -> dt.date:
+    """Monday of the last Monday–Sunday UTC week that has ended."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    return today - dt.timedelta(days=today.weekday() + 7)
+
+
+def _monday(value: str, name: str) -> dt.date:
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=name) from None
+    if day.weekday() != 0:
+        monday = day - dt.timedelta(days=day.weekday())
+        raise typer.BadParameter(f"{day} is a {day:%A}; weeks start on Mondays (that week is {monday})",
+                                 param_hint=name)
+    return day
+
+
+def _setup_dagster_home() -> None:
+    home = Path(os.environ.get("DAGSTER_HOME") or DATA_DIR / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+
+
+def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int = 0, wait: bool = True,
+         title: str = "pulling") -> dict:
+    """Materialize the weekly_refresh job for weeks first..last as one Dagster run; exit 1 on failure."""
+    _setup_dagster_home()
+    import dagster as dg
+
+    from assets import progress
+    from assets.warehouse import Warehouse, WarehouseBusy
+    from orchestration.definitions import defs
+    from orchestration.resources import DataApiResource, WarehouseResource
+
+    resources = {
+        "data_api": DataApiResource(base_url=os.environ.get("OPENROUTER_BASE_URL") or
+                                    "https://openrouter.ai/api/v1", demo=demo, demo_revision=revision),
+        "warehouse": WarehouseResource(path=str(db), origin="synthetic" if demo else "live"),
+    }
+    job = defs.resolve_job_def("weekly_refresh")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(f"{title} {first}..{last}", total=None)
+
+        def report(message: str) -> None:
+            step = re.match(r"\[(\d+)/(\d+)\]", message)
+            if step:
+                bar.update(task, completed=int(step[1]), total=int(step[2]))
+
+        progress.set_reporter(report)
+        try:
+            with Warehouse(db).run_lock(timeout_s=None if wait else 0, on_wait=console.print):
+                result = job.execute_in_process(
+                    instance=dg.DagsterInstance.get(), resources=resources, raise_on_error=False,
+                    tags={"dagster/asset_partition_range_start": str(first),
+                          "dagster/asset_partition_range_end": str(last), "tokentide/command": title},
+                )
+        except WarehouseBusy as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            progress.set_reporter(None)
+    if not result.success:
+        console.print(f"[red]error:[/red] run {result.run_id} failed:\n{_failure_text(result)}")
+        raise typer.Exit(1)
+    landed = result.asset_materializations_for_node("landed_pulls")
+    meta = {k: v.value for k, v in landed[0].metadata.items()} if landed else {}
+    meta["run_id"] = result.run_id
+    return meta
+
+
+def _failure_text(result) -> str:
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error is not None and error.cause is not None and "dagster" in error.cls_name.lower():
+                error = error.cause
+            lines.append(f"step {event.step_key}: {error.message.strip() if error else 'failed'}")
+    return "\n".join(lines) or "see the run's event log in `dagster dev`"
+
+
+def _summary(meta: dict, first: dt.date, last: dt.date, db: Path, synthetic: bool) -> None:
+    tag = " [bold yellow](SYNTHETIC demo data)[/bold yellow]" if synthetic else ""
+    out.print(f"weeks {first}..{last} → {db}{tag}")
+    out.print(f"  pulls landed: {meta.get('pulls_landed', 0)} (already landed: {meta.get('pulls_already_landed', 0)})"
+              f"; rows: {meta.get('rows', 0):,}; weeks in the pulls: {meta.get('weeks', 0)}")
+    out.print(f"  new weeks: {meta.get('new_weeks', 0)}; restated weeks: {meta.get('restated_weeks', 'none')}")
+    out.print(f"  as_of: {meta.get('as_of', '')}   run: {meta.get('run_id')}")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="First week (a Monday, from 2025-01-06).")] = str(FIRST_WEEK),
+    end: Annotated[str | None, typer.Option(help="Last week (a Monday); default: the last closed week.")] = None,
+    db: DbOption = None,
+    wait: WaitOption = True,
+) -> None:
+    """Pull, validate and land a range of weeks as one Dagster run (about one request per 366 days per
+    feed), then rebuild core and marts. Safe to repeat: unchanged data changes nothing."""
+    first = _monday(start, "--start")
+    last = _monday(end, "--end") if end else last_closed_week()
+    if first < FIRST_WEEK:
+        raise typer.BadParameter(f"the Data API starts in 2025; the first full week is {FIRST_WEEK}",
+                                 param_hint="--start")
+    if last > last_closed_week():
+        raise typer.BadParameter(f"{last} has not closed yet; the last closed week is {last_closed_week()}",
+                                 param_hint="--end")
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}", param_hint="--end")
+    db = (db or default_db_path()).resolve()
+    _require_key()
+    meta = _run(first, last, db=db, demo=False, wait=wait, title="backfill")
+    _summary(meta, first, last, db, synthetic=False)
+
+
+@app.command()
+def update(db: DbOption = None, wait: WaitOption = True) -> None:
+    """What the Monday schedule does, now: pull the last closed week and re-pull the two before it
+    (OpenRouter restates recent weeks), then rebuild core and marts."""
+    from orchestration.jobs import refresh_range
+
+    first, last = (dt.date.fromisoformat(d) for d in refresh_range(dt.datetime.now(dt.UTC)))
+    db = (db or default_db_path()).resolve()
+    _require_key()
+    meta = _run(first, last, db=db, demo=False, wait=wait, title="update")
+    _summary(meta, first, last, db, synthetic=False)
+
+
+def _require_key() -> None:
+    if not os.environ.get("OPENROUTER_API_KEY"):
+        console.print("[red]error:[/red] OPENROUTER_API_KEY is not set. The Data API needs a key: create one at "
+                      "https://openrouter.ai/settings/keys and `export OPENROUTER_API_KEY=...`. "
+                      "To try tokentide without a key, run `tokentide demo`.")
+        raise typer.Exit(2)
+
+
+@app.command()
+def demo(db: DbOption = None, wait: WaitOption = True) -> None:
+    """The whole pipeline offline, with no key: a seeded SYNTHETIC market (300+ models, ~95 weeks) served
+    through an httpx transport that behaves like the Data API. Backfills every week, then runs a
+    second pull in which the source restates recent weeks, then writes the weekly brief."""
+    from assets.source.simulator import MarketConfig
+
+    db = (db or default_db_path()).resolve()
+    today = MarketConfig().today
+    last = last_closed_week(today)
+    console.print(f"[bold yellow]SYNTHETIC DEMO[/bold yellow]: simulated market, simulated today = {today}; "
+                  "no network, no key. Numbers are made up.")
+    meta = _run(FIRST_WEEK, last, db=db, demo=True, revision=0, wait=wait, title="demo backfill")
+    _summary(meta, FIRST_WEEK, last, db, synthetic=True)
+    first = last - dt.timedelta(weeks=2)
+    meta = _run(first, last, db=db, demo=True, revision=1, wait=wait, title="demo update (restatements)")
+    _summary(meta, first, last, db, synthetic=True)
+    _maybe_report(db, None)
+
+
+def _maybe_report(db: Path, week: str | None) -> None:
+    try:
+        from assets.report import write_report  # the weekly brief
+    except ImportError:
+        return
+    paths = write_report(db, week)
+    out.print(f"brief: {paths['md']}")
+    out.print(f"       {paths['html']}")
+
+
+@app.command()
+def status(db: DbOption = None) -> None:
+    """Weeks present, gaps, the latest as_of, restatements and the last Dagster run."""
+    from assets.status import warehouse_status
+
+    db = (db or default_db_path()).resolve()
+    _setup_dagster_home()
+    try:
+        text = warehouse_status(db)
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(text)
+
+
+@app.command()
+def rebuild(db: DbOption = None, wait: WaitOption = True) -> None:
+    """Re-derive every table from the raw responses kept in data/raw/ alone (no network), and
+    publish the result atomically."""
+    from assets.rebuild import rebuild_from_raw
+    from assets.warehouse import WarehouseBusy
+
+    db = (db or default_db_path()).resolve()
+    try:
+        summary = rebuild_from_raw(db, timeout_s=None if wait else 0, on_wait=console.print)
+    except WarehouseBusy as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(summary)
+
+
+@app.command()
+def report(week: Annotated[str | None, typer.Option(help="Week to report (a Monday); default: the last "
+                                                         "complete week in the warehouse.")] = None,
+           db: DbOption = None) -> None:
+    """Write the weekly brief (Markdown, self-contained HTML and PNG charts) to data/reports/<week>/."""
+    if week:
+        _monday(week, "--week")
+    _maybe_report((db or default_db_path()).resolve(), week)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
