@@ -40,8 +40,10 @@ per_level as (
         sum(s) as named_share,
         sum(s * s) as sum_s2,
         -sum(s * ln(s)) filter (where s > 0) as h_named,
-        -- Gini needs Σ i·x over ascending i = n + 1 - rank (ties are equal values, any order)
-        sum(rank * s) as sum_rank_s,
+        -- Gini needs Σ i·x over ascending i = n + 1 - rank (ties are equal values, any order);
+        -- exact integers so an even list gives exactly 0, not a round-off below it
+        sum(tokens::hugeint) as named_tokens,
+        sum(rank * tokens::hugeint) as sum_rank_tokens,
         sum(s) filter (where rank <= 3) as cr3,
         sum(s) filter (where rank <= 5) as cr5,
         sum(s) filter (where rank <= 10) as cr10,
@@ -147,7 +149,8 @@ concentration as (
         entropy_topn_cond,
         case when n_named > 1 then entropy_topn_cond / ln(n_named) end as pielou_topn,
         exp(entropy_topn_cond) as hill1_topn,
-        (n_named + 1.0) / n_named - 2 * sum_rank_s / (n_named * named_share) as gini_topn,
+        ((n_named + 1) * named_tokens - 2 * sum_rank_tokens)::double / (n_named * named_tokens)
+            as gini_topn,
         x1 / total_tokens as cr1,
         case when n_named >= 3 then cr3 end as cr3,
         case when n_named >= 5 then cr5 end as cr5,
