@@ -11,6 +11,7 @@ from tests.golden_support import assert_matches_golden, land_rankings, load_gold
 
 MARTS = ("entity_week", "fragmentation")
 GOLDEN_A = MartParams(top_ns=(5,))
+MONDAY = dt.date(2025, 11, 3)
 
 
 def built(name: str, params: MartParams = GOLDEN_A) -> duckdb.DuckDBPyConnection:
@@ -67,6 +68,40 @@ def test_golden_a_shape_bands_and_weekly_change():
     # fewer than 10 named models: CR10 and the top-10 spread are unknown, not guessed
     assert models["cr10"].is_null().all() and models["top1_over_top10"].is_null().all()
     assert models["bound_method"].to_list() == ["snapshot"] * 3
+
+
+def test_market_shape_rule_order():
+    # §4.3 rules, first match wins: the 30 % share rule before the 1.1 ratio rule, and a
+    # many-model market with a clear (1.2x) but small leader is fragmented
+    weeks = {
+        MONDAY: {"a/duo-1": 350, "b/duo-2": 340, "c/third": 200, "other": 110},
+        MONDAY + dt.timedelta(weeks=1): {"a/lead": 120, **{f"v{i}/m": 100 for i in range(19)}, "other": 90},
+        MONDAY + dt.timedelta(weeks=2): {"a/lead": 290, "b/two": 250, "c/three": 240, "other": 220},
+    }
+    conn = duckdb.connect()
+    land_rankings(conn, pl.DataFrame(
+        [(week, slug, t * 10**9) for week, rows in weeks.items() for slug, t in rows.items()],
+        schema=["bucket_date", "model_permaslug", "tokens"], orient="row",
+    ))
+    build_marts(conn, GOLDEN_A, names=MARTS)
+    models = mart(conn, "model")
+    assert models["market_shape"].to_list() == ["dominant", "fragmented", "concentrated"]
+    assert models["neff_lower"][1] >= 10 and models["neff_lower"][2] < 10
+    # 20 named models: CR10 and the leader-to-#10 spread are known exactly
+    assert math.isclose(models["cr10"][1], (120 + 9 * 100) / 2110, rel_tol=1e-12)
+    assert math.isclose(models["top1_over_top10"][1], 1.2, rel_tol=1e-12)
+
+
+def test_every_column_is_documented():
+    conn = built("golden_a_weekly_input")
+    undocumented = conn.execute(
+        """select column_name from duckdb_columns()
+           where schema_name = 'mart' and table_name = 'fragmentation' and coalesce(comment, '') = ''"""
+    ).fetchall()
+    assert undocumented == []
+    assert conn.execute(
+        "select comment from duckdb_tables() where schema_name = 'mart' and table_name = 'fragmentation'"
+    ).fetchall()[0][0]
 
 
 def test_weekly_change_needs_the_previous_calendar_week():
@@ -128,7 +163,6 @@ def test_golden_c_core_day_aggregation():
 # other) is landed as a raw pull, and the mart's bounds must contain the true values.
 
 POOL = tuple(f"{a}/m{j}{v}" for a in ("acme", "bolt", "cyan", "dune") for j in range(3) for v in ("", ":free"))
-MONDAY = dt.date(2025, 11, 3)
 REL = 1e-9
 
 
