@@ -1,0 +1,160 @@
+-- mart.segment_leaders: who wins each use case, per (complete week, segment_type, segment).
+-- Segments are the Data API's categories (sampled estimates) and modalities (exact),
+-- plus the free tier as its own segment: the :free variants of the main ranking.
+-- Category and modality shares use the segment total (other included) and the §4.4
+-- HHI bounds with the segment's cap. The free tier's hidden members sit in the main
+-- feed's other, mixed with paid models, so its total is unknown: its shares are of
+-- the listed free tokens and its HHI is the exact one of that visible list.
+with segment_weeks as (
+    select
+        week_start,
+        date_diff('day', date '2000-01-03', week_start) // 7 as wk,
+        segment_type,
+        segment,
+        is_estimate,
+        total_tokens,
+        other_tokens,
+        cap_tokens,
+        listed_models
+    from core.segment_market_week
+    where is_complete
+),
+
+segment_members as (
+    select s.week_start, s.segment_type, s.segment, s.model_permaslug, s.tokens
+    from core.segment_week as s
+    join segment_weeks as w using (week_start, segment_type, segment)
+),
+
+free_members as (
+    select week_start, 'price_tier' as segment_type, 'free' as segment,
+           entity_id as model_permaslug, tokens, wk
+    from mart.entity_week
+    where level = 'model' and entity_id like '%:free'
+),
+
+free_weeks as (
+    select
+        week_start,
+        any_value(wk) as wk,
+        'price_tier' as segment_type,
+        'free' as segment,
+        false as is_estimate,
+        sum(tokens) as total_tokens,
+        cast(null as bigint) as other_tokens,
+        cast(null as bigint) as cap_tokens,
+        count(*) as listed_models
+    from free_members
+    group by week_start
+),
+
+weeks as (
+    select * from segment_weeks
+    union all by name
+    select * from free_weeks
+),
+
+members as (
+    select week_start, segment_type, segment, model_permaslug, tokens from segment_members
+    union all
+    select week_start, segment_type, segment, model_permaslug, tokens from free_members
+),
+
+ranked as (
+    select
+        m.*,
+        row_number() over (
+            partition by m.week_start, m.segment_type, m.segment
+            order by m.tokens desc, m.model_permaslug
+        ) as rnk,
+        m.tokens / w.total_tokens as s
+    from members as m
+    join weeks as w using (week_start, segment_type, segment)
+),
+
+per_segment as (
+    select
+        week_start,
+        segment_type,
+        segment,
+        max(model_permaslug) filter (where rnk = 1) as leader_id,
+        max(tokens) filter (where rnk = 1) as leader_tokens,
+        max(model_permaslug) filter (where rnk = 2) as runner_up_id,
+        max(tokens) filter (where rnk = 2) as runner_up_tokens,
+        sum(s * s) as sum_s2,
+        sum(tokens::hugeint) as named_tokens,
+        sum(tokens::double * tokens) as sum_x2
+    from ranked
+    group by all
+),
+
+bounds as (
+    select
+        w.*,
+        p.* exclude (week_start, segment_type, segment),
+        -- §4.4: tail packed at the cap gives the upper bound (q items of c plus rho);
+        -- an infinitely fragmented tail gives the lower bound (the named squares alone)
+        w.other_tokens // nullif(w.cap_tokens, 0) as q,
+        w.other_tokens - (w.other_tokens // nullif(w.cap_tokens, 0)) * w.cap_tokens as rho_tokens
+    from weeks as w
+    join per_segment as p using (week_start, segment_type, segment)
+),
+
+indices as (
+    select
+        *,
+        case when segment_type = 'price_tier' then 1e4 * sum_x2 / (named_tokens::double * named_tokens)
+             else 1e4 * sum_s2 end as hhi_lower_pts,
+        case when segment_type = 'price_tier' then 1e4 * sum_x2 / (named_tokens::double * named_tokens)
+             when other_tokens = 0 then 1e4 * sum_s2
+             else 1e4 * (sum_s2 + (coalesce(q, 0) * cap_tokens::double * cap_tokens
+                                   + coalesce(rho_tokens, other_tokens)::double * coalesce(rho_tokens, other_tokens))
+                                  / (total_tokens::double * total_tokens))
+        end as hhi_upper_pts
+    from bounds
+),
+
+tenure as (
+    select
+        *,
+        -- how many of the last 4 calendar weeks (this one included) the same model led;
+        -- a missing week counts as not led (lag is checked against wk)
+        1 + (case when lag(wk, 1) over seg >= wk - 3 and lag(leader_id, 1) over seg = leader_id then 1 else 0 end)
+          + (case when lag(wk, 2) over seg >= wk - 3 and lag(leader_id, 2) over seg = leader_id then 1 else 0 end)
+          + (case when lag(wk, 3) over seg >= wk - 3 and lag(leader_id, 3) over seg = leader_id then 1 else 0 end)
+            as leader_weeks_4w,
+        case when lag(wk) over seg = wk - 1 then leader_id is distinct from lag(leader_id) over seg end
+            as leader_changed
+    from indices
+    window seg as (partition by segment_type, segment order by wk)
+),
+
+final as (
+    select
+        week_start,
+        cast(wk as integer) as wk,
+        segment_type,
+        segment,
+        is_estimate,
+        cast(total_tokens as bigint) as total_tokens,
+        other_tokens,
+        cap_tokens,
+        cast(listed_models as integer) as listed_models,
+        leader_id,
+        cast(leader_tokens as bigint) as leader_tokens,
+        100.0 * leader_tokens / total_tokens as leader_share_pct,
+        runner_up_id,
+        cast(runner_up_tokens as bigint) as runner_up_tokens,
+        100.0 * runner_up_tokens / total_tokens as runner_up_share_pct,
+        leader_tokens / runner_up_tokens as leader_ratio,
+        100.0 * (leader_tokens - runner_up_tokens) / total_tokens as leader_gap_pp,
+        hhi_lower_pts,
+        hhi_upper_pts,
+        1e4 / hhi_upper_pts as neff_lower,
+        1e4 / hhi_lower_pts as neff_upper,
+        cast(leader_weeks_4w as integer) as leader_weeks_4w,
+        leader_changed
+    from tenure
+)
+
+select * from final
