@@ -38,13 +38,15 @@ def load_golden_input(conn: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def land_rankings(
-    conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, period: str = "week", pull_id: str = "synthetic"
+    conn: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, period: str = "week", pull_id: str = "synthetic",
+    segment_type: str = "all", segment: str = "",
 ) -> None:
     """Land ranking rows (bucket_date, model_permaslug incl. `other`, tokens) as one pull and build core.
 
     Generic entry for generated markets (property tests, benchmarks): rows go in
     in the given order per bucket, like the API lists them; buckets left out are
-    missing weeks (or days), not zeros.
+    missing weeks (or days), not zeros. `segment_type`/`segment` land a use-case
+    segment (category or modality) instead of the main ranking.
     """
     ensure_schema(conn)
     rows = rows.select("bucket_date", "model_permaslug", pl.col("tokens").cast(pl.Int64)).with_columns(
@@ -54,18 +56,18 @@ def land_rankings(
     if period == "week":
         end = end + dt.timedelta(days=6)
     conn.execute(
-        """insert into raw.pulls values (?, 'datasets/rankings-daily', '{}', ?, 'all', '', ?, ?, 200,
+        """insert into raw.pulls values (?, 'datasets/rankings-daily', '{}', ?, ?, ?, ?, ?, 200,
            ?, ?, ?, ?, ?, '', 0, ?, ?)""",
-        [pull_id, period, start, end, AS_OF, start, end, AS_OF, pull_id, rows.height,
+        [pull_id, period, segment_type, segment, start, end, AS_OF, start, end, AS_OF, pull_id, rows.height,
          rows["bucket_date"].n_unique()],
     )
     conn.register("golden_rows", rows)
     conn.execute(
         f"""insert into raw.rankings
-            select '{pull_id}', '{period}', 'all', '', bucket_date, model_permaslug, tokens,
+            select '{pull_id}', '{period}', ?, ?, bucket_date, model_permaslug, tokens,
                    position, ?::timestamptz
             from golden_rows""",
-        [AS_OF],
+        [segment_type, segment, AS_OF],
     )
     conn.unregister("golden_rows")
     build_core(conn)
