@@ -1,14 +1,11 @@
 """Dagster assets for pull → land → core. The logic is in `assets.ingest`."""
 
 import datetime as dt
-from dataclasses import asdict
-
 import dagster as dg
 
 from assets import progress
 from assets.core import CORE_TABLES, build_core
 from assets.ingest import assert_invariants, check_origin, fetch, land, plan_requests, validate
-from assets.raw_store import StoredPull
 from assets.sql import read_sql
 from orchestration.partitions import weekly_partitions
 from orchestration.resources import DataApiResource, WarehouseResource
@@ -28,7 +25,7 @@ def _week_range(context) -> tuple[dt.date, dt.date]:
     kinds={"python"},
 )
 def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
-                  warehouse: WarehouseResource) -> list[dict]:
+                  warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every Data API response for the weeks of the run, kept verbatim (gzip, named by sha256) in
     data/raw/ before anything parses it: period=week and period=day rankings, the use-case segments
     (12 categories, 5 modalities) and the /models catalogue. About one request per 366 days per feed."""
@@ -39,13 +36,14 @@ def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
     log = progress.reporter(context.log.info)
     with data_api.client() as client:
         outcome = fetch(client, warehouse.raw_store(), requests, progress=log)
-    context.add_output_metadata({
+    # the run's pull list travels on disk (an IO manager cannot hold one output for many partitions)
+    warehouse.raw_store().write_run(context.run_id, outcome.stored)
+    return dg.MaterializeResult(metadata={
         "weeks": f"{first}..{last}",
         "requests": len(requests) + 1,
         "bytes": sum(p.byte_count for p in outcome.stored),
         "weekly_feed_refused": ", ".join(outcome.refused_weekly) or "none",
     })
-    return [asdict(p) for p in outcome.stored]
 
 
 @dg.multi_asset(
@@ -59,12 +57,11 @@ def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
     ],
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    ins={"api_responses": dg.AssetIn()},
 )
-def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource, api_responses: list[dict]):
+def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every response of the run (pandera, lazily: every bad row is reported) and land them
     in one transaction; a single bad response fails the run and lands nothing."""
-    pulls = [StoredPull(**p) for p in api_responses]
+    pulls = warehouse.raw_store().read_run(context.run_id)
     parsed = validate(warehouse.raw_store(), pulls)
     wh = warehouse.warehouse()
     with wh.writer(on_wait=context.log.info) as conn:

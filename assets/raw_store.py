@@ -86,6 +86,18 @@ class RawStore:
         path = self.root / "origin"
         return path.read_text().strip() if path.exists() else "live"
 
+    def write_run(self, run_id: str, pulls: list[StoredPull]) -> None:
+        """The pulls a Dagster run fetched, for the run's landing step."""
+        path = self.root / "runs" / f"{run_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([p.sha256 for p in pulls]))
+        os.replace(tmp, path)
+
+    def read_run(self, run_id: str) -> list[StoredPull]:
+        known = self._known()
+        return [known[sha] for sha in json.loads((self.root / "runs" / f"{run_id}.json").read_text())]
+
     def record_landed(self, pull_ids: list[str]) -> None:
         """Append, after a run published, the pulls it landed: the replay order for rebuild."""
         self.root.mkdir(parents=True, exist_ok=True)

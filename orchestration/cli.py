@@ -23,6 +23,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 FIRST_WEEK = dt.date(2025, 1, 6)
+_LOG_LEVEL = os.environ.get("TOKENTIDE_LOG_LEVEL", "CRITICAL")
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="Warehouse file (default: $TOKENTIDE_DB or "
                                                              "data/warehouse.duckdb).")]
@@ -85,6 +86,8 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
             with Warehouse(db).run_lock(timeout_s=None if wait else 0, on_wait=console.print):
                 result = job.execute_in_process(
                     instance=dg.DagsterInstance.get(), resources=resources, raise_on_error=False,
+                    # the CLI prints its own summary and errors; the full event log stays in DAGSTER_HOME
+                    run_config={"loggers": {"console": {"config": {"log_level": _LOG_LEVEL}}}},
                     tags={"dagster/asset_partition_range_start": str(first),
                           "dagster/asset_partition_range_end": str(last), "tokentide/command": title},
                 )
