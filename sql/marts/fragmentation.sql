@@ -2,7 +2,8 @@
 -- Only the top N is named; `other` is never one firm (except in *_other_as_one), so
 -- market-wide HHI / entropy / N_eff are bounds, and top-N indices are conditional.
 --   model, base_model: §4.4 bounds, tail items capped at the week's cap (v_N, or
---     cap_week for daily-built weeks), M = m_max_models.
+--     cap_week for daily-built weeks), M = m_max_models. For base_model this is only
+--     approximate: a variant hidden in other adds to its base beyond the cap.
 --   author: §4.6, no per-author cap; upper bound gives all of other to the largest.
 --   price_tier: only the free-share bounds (other could be all free or all paid).
 -- Daily-built weeks (source api_day) use the §4.5 safe bounds: other also holds the
