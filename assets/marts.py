@@ -24,6 +24,8 @@ MARTS: tuple[str, ...] = (
     "fragmentation",
     "top_spells",
     "retention",
+    "segment_leaders",
+    "succession",
 )
 
 

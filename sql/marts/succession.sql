@@ -1,0 +1,107 @@
+-- mart.succession: a newer model of an author taking over an older one's traffic,
+-- one row per (complete week, author) where the rule fires (README "Succession rule").
+-- Unit: base models (a :free variant is the same model, not a successor). Over the
+-- 4 calendar weeks to week t, with both models listed in week t:
+--   older: listed 4 weeks ago too, tokens flat or falling (4-week change <= +5 %);
+--   newer: created later (catalogue `created`, else first week listed) and gained
+--          >= 0.5 pp of market share; when it was not listed 4 weeks ago its share then
+--          is taken as the cap's share (the most it can have had), so the gain is a floor.
+-- The pair with the largest gain is reported (then the older one's largest loss).
+with rules as (
+    select 5.0 as old_max_growth_pct, 0.5 as new_min_gain_pp, 4 as window_weeks
+),
+
+base_models as (
+    select
+        base_model,
+        min(created_at) as created_at,
+        min(first_seen_week) as first_seen_week
+    from core.model_dim
+    group by base_model
+),
+
+now_ as (
+    select week_start, wk, entity_id, split_part(entity_id, '/', 1) as author, tokens, share_pct
+    from mart.entity_week
+    where level = 'base_model'
+),
+
+market as (
+    select distinct wk, 100.0 * cap_tokens / total_tokens as cap_share_pct
+    from mart.entity_week
+),
+
+windowed as (
+    select
+        n.*,
+        p.tokens as tokens_4w_ago,
+        p.share_pct as share_pct_4w_ago,
+        100.0 * (n.tokens / p.tokens - 1) as growth_4w_pct,
+        -- a model not listed 4 weeks ago had at most the cap then (a floor on its gain)
+        n.share_pct - coalesce(p.share_pct, m.cap_share_pct) as share_change_4w_pp,
+        b.created_at,
+        b.first_seen_week
+    from now_ as n
+    cross join rules as r
+    join market as m on m.wk = n.wk - r.window_weeks
+    left join now_ as p on p.entity_id = n.entity_id and p.wk = n.wk - r.window_weeks
+    left join base_models as b on b.base_model = n.entity_id
+),
+
+olds as (
+    select w.*
+    from windowed as w, rules as r
+    where w.tokens_4w_ago is not null and w.growth_4w_pct <= r.old_max_growth_pct
+),
+
+news as (
+    select w.*
+    from windowed as w, rules as r
+    where w.share_change_4w_pp >= r.new_min_gain_pp
+),
+
+pairs as (
+    select
+        n.week_start,
+        n.wk,
+        n.author,
+        o.entity_id as older_model,
+        n.entity_id as newer_model,
+        case when o.created_at is not null and n.created_at is not null then 'created'
+             else 'first_seen' end as newer_by,
+        o.created_at as older_created_at,
+        n.created_at as newer_created_at,
+        o.first_seen_week as older_first_seen_week,
+        n.first_seen_week as newer_first_seen_week,
+        o.tokens as older_tokens,
+        o.share_pct as older_share_pct,
+        o.share_pct_4w_ago as older_share_pct_4w_ago,
+        o.share_pct - o.share_pct_4w_ago as older_share_change_4w_pp,
+        o.growth_4w_pct as older_growth_4w_pct,
+        n.tokens as newer_tokens,
+        n.share_pct as newer_share_pct,
+        n.share_pct_4w_ago as newer_share_pct_4w_ago,
+        n.share_change_4w_pp as newer_share_change_4w_pp,
+        n.growth_4w_pct as newer_growth_4w_pct,
+        n.tokens_4w_ago is null as newer_entered_since
+    from news as n
+    join olds as o on o.wk = n.wk and o.author = n.author and o.entity_id <> n.entity_id
+    where case when o.created_at is not null and n.created_at is not null
+               then n.created_at > o.created_at
+               else n.first_seen_week > o.first_seen_week end
+),
+
+final as (
+    select
+        week_start,
+        cast(wk as integer) as wk,
+        * exclude (week_start, wk),
+        cast(count(*) over (partition by week_start, author) as integer) as candidate_pairs
+    from pairs
+    qualify row_number() over (
+        partition by week_start, author
+        order by newer_share_change_4w_pp desc, older_share_change_4w_pp, older_model, newer_model
+    ) = 1
+)
+
+select * from final
