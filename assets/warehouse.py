@@ -25,6 +25,8 @@ import duckdb
 from assets.schema import ensure_schema
 
 CONNECTION_CONFIG = {"python_enable_replacements": False}
+# Files readable by the standalone DuckDB CLI too (PyPI's duckdb-cli is 1.x; 2.x storage is newer).
+WRITER_CONFIG = {**CONNECTION_CONFIG, "storage_compatibility_version": "v1.4.0"}
 
 
 class WarehouseBusy(RuntimeError):
@@ -115,7 +117,7 @@ class Warehouse:
             self.work_path.with_name(self.work_path.name + ".wal").unlink(missing_ok=True)
             if self.path.exists() and not fresh:
                 shutil.copyfile(self.path, self.work_path)
-            conn = duckdb.connect(str(self.work_path), config=CONNECTION_CONFIG)
+            conn = duckdb.connect(str(self.work_path), config=WRITER_CONFIG)
             try:
                 ensure_schema(conn)
                 conn.execute("begin")

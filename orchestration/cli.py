@@ -242,6 +242,25 @@ def report(week: Annotated[str | None, typer.Option(help="Week to report (a Mond
     _maybe_report((db or default_db_path()).resolve(), week)
 
 
+@app.command()
+def sql(query: Annotated[str, typer.Argument(help="SQL to run, e.g. \"select * from mart.leaderboard limit 10\"")],
+        db: DbOption = None) -> None:
+    """Run one read-only query against the published warehouse and print the result."""
+    import duckdb
+    import polars as pl
+
+    from assets.warehouse import Warehouse, WarehouseMissing
+
+    try:
+        with Warehouse((db or default_db_path()).resolve()).reader() as conn:
+            frame = conn.sql(query).pl()
+    except (WarehouseMissing, duckdb.Error) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=200):
+        out.print(str(frame), highlight=False)
+
+
 def main() -> None:
     try:
         app()
