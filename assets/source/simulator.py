@@ -314,7 +314,7 @@ class SimulatedMarket:
             dated = rng.random() < 0.7
             model_id = _unique(f"{author}/{stem}", taken)
             slug = f"{model_id}-{launch_day:%Y%m%d}" if dated else model_id
-            taken.add(slug)
+            taken.update((model_id, slug))  # ids are unique in the catalogue, permaslugs in rankings
             ramp = rng.uniform(4, 35)
             price = rng.lognormal(math.log(4.0 if tier == 0 else 0.4), 0.6) * (0.4 if open_weights else 1.0)
             spec = _Spec(
@@ -357,7 +357,7 @@ class SimulatedMarket:
             stem = f"{author.split('-')[0]}-{_version(float(rng.integers(3, 9)) + float(_pick(rng, [0, 0.5])))}-preview"
             model_id = _unique(f"{author}/{stem}", taken)
             canonical = f"{model_id}-{day:%m-%d}"
-            taken.add(canonical)
+            taken.update((model_id, canonical))
             specs.append(_Spec(slug=f"{canonical}:free", model_id=f"{model_id}:free", canonical=canonical,
                                name=f"{_title(author)}: {_title(stem)} (free)", author=author, kind="promo",
                                launch=launch, weight=rng.uniform(0.06, 0.25), ramp=2.0,

@@ -241,6 +241,7 @@ def test_catalogue_matches_rankings_like_openrouter(sim, market):
     catalogue = get(sim, path="models", key=None, output_modalities="all").json()
     models = catalogue["data"]
     assert catalogue["total_count"] == len(models) >= 280 and catalogue["links"]["next"] is None
+    assert len({m["id"] for m in models}) == len(models)  # ids are unique, like OpenRouter's
     assert sum(m["id"] != m["canonical_slug"] for m in models) > 50   # date suffix dropped from ids
     free = [m for m in models if m["id"].endswith(":free")]
     assert free and all(m["pricing"]["prompt"] == "0" and ":" not in m["canonical_slug"] for m in free)
