@@ -4,26 +4,34 @@
 -- empty list (§1.6), so the first week and the week after a gap carry only the list.
 -- A list shorter than top_n (fewer entities that week) is compared as an uneven pair of
 -- lengths s ≤ l: k = l for the footrule, WMZ eq. 32 / Corsi & Urbano (2024) for RBO.
+-- Speed: one integer series_id per (level, top_n) keeps joins and windows on integers.
 with depths as (
     select unnest(getvariable('top_ns')) as top_n
 ),
 
+series as (
+    select l.level, d.top_n, row_number() over (order by l.level, d.top_n) as series_id
+    from (select distinct level from mart.entity_week) as l
+    cross join depths as d
+),
+
 listed as (
-    select e.level, n.top_n, e.wk, e.week_start, e.entity_id, e.rank
+    select s.series_id, s.level, s.top_n, e.wk, e.week_start, e.entity_id, e.rank
     from mart.entity_week as e
-    join depths as n on e.rank <= n.top_n
+    join series as s on s.level = e.level and e.rank <= s.top_n
 ),
 
 lists as (
     select
-        level,
-        top_n,
+        series_id,
         wk,
+        any_value(level) as level,
+        any_value(top_n) as top_n,
         any_value(week_start) as week_start,
         list(entity_id order by rank) as ranked_list,
         count(*) as list_length
     from listed
-    group by level, top_n, wk
+    group by series_id, wk
 ),
 
 with_prev as (
@@ -34,7 +42,7 @@ with_prev as (
         lag(ranked_list[1]) over w as prev_leader,
         lag(list_length) over w as prev_length
     from lists
-    window w as (partition by level, top_n order by wk)
+    window w as (partition by series_id order by wk)
 ),
 
 leader_runs as (
@@ -44,23 +52,23 @@ leader_runs as (
         case when prev_leader is null then false
              when has_prev then leader <> prev_leader end as leader_changed,
         -- gaps-and-islands: a run of consecutive weeks with one leader shares wk - row_number
-        wk - row_number() over (partition by level, top_n, leader order by wk) as run_id
+        wk - row_number() over (partition by series_id, leader order by wk) as run_id
     from with_prev
 ),
 
 leader_stats as (
     select
         *,
-        row_number() over (partition by level, top_n, leader, run_id order by wk) as leader_tenure_weeks,
+        row_number() over (partition by series_id, leader, run_id order by wk) as leader_tenure_weeks,
         sum(case when leader_changed then 1 else 0 end) over (
-            partition by level, top_n order by wk range between 51 preceding and current row
+            partition by series_id order by wk range between 51 preceding and current row
         ) as leader_changes_52w
     from leader_runs
 ),
 
 compared as (
     select
-        level, top_n, wk,
+        series_id, wk,
         prev_length as len_prev,
         list_length as len_cur,
         least(prev_length, list_length) as len_short,
@@ -72,15 +80,14 @@ compared as (
 pair_items as (
     -- the union of the two lists: a listed entity has its rank, an absent one NULL
     select
-        coalesce(c.level, p.level) as level,
-        coalesce(c.top_n, p.top_n) as top_n,
+        coalesce(c.series_id, p.series_id) as series_id,
         coalesce(c.wk, p.wk + 1) as wk,
         coalesce(c.entity_id, p.entity_id) as entity_id,
         p.rank as rank_prev,
         c.rank as rank_cur
     from listed as c
     full join listed as p
-        on p.level = c.level and p.top_n = c.top_n and p.wk = c.wk - 1 and p.entity_id = c.entity_id
+        on p.series_id = c.series_id and p.wk = c.wk - 1 and p.entity_id = c.entity_id
 ),
 
 union_items as (
@@ -88,140 +95,166 @@ union_items as (
         i.*,
         k.len_prev, k.len_cur, k.len_short, k.len_long,
         i.rank_prev is not null and i.rank_cur is not null as in_both,
-        count(*) over cmp as n_union,
         -- location parameter: an absent entity sits at k + 1 (Fagin, Kumar & Sivakumar 2003)
         coalesce(i.rank_prev, k.len_long + 1) as pos_prev,
-        coalesce(i.rank_cur, k.len_long + 1) as pos_cur,
-        -- rank in the longer list (either list when the lengths are equal)
-        case when k.len_cur >= k.len_prev then i.rank_cur else i.rank_prev end as rank_long,
-        case when k.len_cur >= k.len_prev then i.rank_prev else i.rank_cur end as rank_short
+        coalesce(i.rank_cur, k.len_long + 1) as pos_cur
     from pair_items as i
-    join compared as k using (level, top_n, wk)
-    window cmp as (partition by i.level, i.top_n, i.wk)
+    join compared as k using (series_id, wk)
 ),
 
-ranked_items as (
+harmonic as (
+    -- H_p(n) = Σ_{d=1..n} p^d / d: every RBO depth sum below collapses onto it (no per-depth rows)
     select
-        *,
-        -- survivors re-ranked 1..n within each week (intersection Spearman)
-        case when in_both then row_number() over (
-            partition by level, top_n, wk, in_both order by rank_prev) end as common_rank_prev,
-        case when in_both then row_number() over (
-            partition by level, top_n, wk, in_both order by rank_cur) end as common_rank_cur,
-        -- average ranks as scipy.stats.spearmanr assigns them: the m absent items tie after the list
-        coalesce(rank_prev, len_prev + (n_union - len_prev + 1) / 2.0) as avg_rank_prev,
-        coalesce(rank_cur, len_cur + (n_union - len_cur + 1) / 2.0) as avg_rank_cur,
-        -- i-th entity of the longer list that the shorter one lacks (RBO_MAX extension)
-        case when rank_short is null then row_number() over (
-            partition by level, top_n, wk, rank_short is null order by rank_long) end as long_only_index
-    from union_items
+        n,
+        sum(case when n > 0 then 0.9 ^ n / n else 0 end) over w as h90,
+        sum(case when n > 0 then 0.98 ^ n / n else 0 end) over w as h98
+    from range(0, 2 * (select max(top_n) from depths) + 1) as r(n)
+    window w as (order by n)
+),
+
+overlap_items as (
+    -- X_d counts an entity of both lists from depth max(r_prev, r_cur) on (the SQL trick, §2.5),
+    -- so Σ_{d≤l} X_d p^d / d = Σ_items (H(l) − H(depth − 1))
+    select u.series_id, u.wk, u.rank_prev, u.rank_cur, h.h90, h.h98
+    from union_items as u
+    join harmonic as h on h.n = greatest(u.rank_prev, u.rank_cur) - 1
+    where u.in_both
+),
+
+unseen_matches as (
+    -- RBO_MAX on uneven lists: the shorter list's unseen item s + i is the i-th entity of the
+    -- longer list it lacks, seen from depth max(s + i, its rank in the longer list)
+    select series_id, wk, greatest(len_short + long_only_index, rank_long) as depth
+    from (
+        select
+            series_id, wk, len_short, len_long,
+            coalesce(rank_prev, rank_cur) as rank_long,
+            row_number() over (partition by series_id, wk order by coalesce(rank_prev, rank_cur)) as long_only_index
+        from union_items
+        where len_short < len_long
+          and ((len_cur > len_prev and rank_prev is null) or (len_prev > len_cur and rank_cur is null))
+    )
+    where long_only_index <= len_long - len_short
+),
+
+unseen_sums as (
+    select m.series_id, m.wk, count(*) as n_unseen, sum(h.h90) as h90_unseen, sum(h.h98) as h98_unseen
+    from unseen_matches as m
+    join harmonic as h on h.n = m.depth - 1
+    group by m.series_id, m.wk
+),
+
+overlap_sums as (
+    select
+        series_id, wk,
+        sum(h90) as h90_overlap,
+        sum(h98) as h98_overlap,
+        -- survivors' current ranks in last week's order: re-ranked Spearman and inversions
+        list(rank_cur order by rank_prev) as cur_ranks_in_prev_order
+    from overlap_items
+    group by series_id, wk
 ),
 
 set_stats as (
     select
-        level, top_n, wk,
+        series_id, wk,
         any_value(len_prev) as len_prev,
         any_value(len_cur) as len_cur,
         any_value(len_short) as len_short,
         any_value(len_long) as len_long,
         count(*) as n_union,
         count(*) filter (where in_both) as n_common,
+        count(*) filter (where rank_prev is null) as n_entries,
+        count(*) filter (where rank_cur is null) as n_exits,
         coalesce(list(entity_id order by entity_id) filter (where rank_prev is null), []) as entries,
         coalesce(list(entity_id order by entity_id) filter (where rank_cur is null), []) as exits,
         sum(abs(pos_prev - pos_cur)) as footrule_union,
         avg(abs(rank_prev - rank_cur)) filter (where in_both) as mean_abs_disp_int,
-        sum((common_rank_prev - common_rank_cur) ^ 2) filter (where in_both) as sq_diff_int,
-        corr(avg_rank_prev, avg_rank_cur) as pearson_avg_ranks,
+        -- pieces of Σ x·y over the union for Spearman with average ranks
+        coalesce(sum(rank_prev * rank_cur) filter (where in_both), 0) as sum_both,
+        coalesce(sum(rank_prev) filter (where rank_cur is null), 0) as sum_exit_ranks,
+        coalesce(sum(rank_cur) filter (where rank_prev is null), 0) as sum_entry_ranks,
         -- X_s: overlap at the shorter list's depth (WMZ eq. 32)
-        count(*) filter (where in_both and rank_long <= len_short) as overlap_short
-    from ranked_items
-    group by level, top_n, wk
+        count(*) filter (where in_both and greatest(rank_prev, rank_cur) <= len_short) as overlap_short
+    from union_items
+    group by series_id, wk
 ),
 
-pair_stats as (
-    -- discordant pairs of the union; an absent entity ranks behind every listed one
+churn as (
     select
-        a.level, a.top_n, a.wk,
-        count(*) filter (
-            where (a.pos_prev - b.pos_prev) * (a.pos_cur - b.pos_cur) < 0) as discordant,
-        count(*) filter (
-            where (a.pos_prev - b.pos_prev) * (a.pos_cur - b.pos_cur) < 0
-              and a.in_both and b.in_both) as discordant_int
-    from union_items as a
-    join union_items as b
-        on a.level = b.level and a.top_n = b.top_n and a.wk = b.wk and a.entity_id < b.entity_id
-    group by a.level, a.top_n, a.wk
+        s.*,
+        o.h90_overlap, o.h98_overlap, o.cur_ranks_in_prev_order,
+        coalesce(un.n_unseen, 0) as n_unseen,
+        coalesce(un.h90_unseen, 0) as h90_unseen,
+        coalesce(un.h98_unseen, 0) as h98_unseen,
+        -- discordant pairs (an absent entity ranks behind every listed one), without a pair join:
+        -- survivor pairs = inversions of the survivors' current ranks in last week's order;
+        -- an exit at prev rank r_j (j-th exit) is ahead of the c − (r_j − j) survivors behind it,
+        -- which stayed listed while it left; entries mirror that; every exit–entry pair flips
+        s.n_exits * s.n_common - s.sum_exit_ranks + s.n_exits * (s.n_exits + 1) // 2
+            + s.n_entries * s.n_common - s.sum_entry_ranks + s.n_entries * (s.n_entries + 1) // 2
+            + s.n_exits * s.n_entries as discordant_churn,
+        coalesce(list_sum(list_transform(o.cur_ranks_in_prev_order, lambda v, i:
+            len(list_filter(o.cur_ranks_in_prev_order[i + 1:], lambda w: w < v)))), 0) as discordant_int,
+        -- pairs tied in prev (both entered) / in cur (both exited); both ties at once cannot happen
+        (s.n_union - s.len_prev) * (s.n_union - s.len_prev - 1) // 2 as ties_prev,
+        (s.n_union - s.len_cur) * (s.n_union - s.len_cur - 1) // 2 as ties_cur,
+        s.n_union * (s.n_union - 1) // 2 as n_pairs,
+        s.n_common * (s.n_common - 1) // 2 as n_pairs_int,
+        -- average rank of the m absent entities of each list, as scipy.stats.spearmanr gives them
+        s.len_prev + (s.n_union - s.len_prev + 1) / 2 as tie_rank_prev,
+        s.len_cur + (s.n_union - s.len_cur + 1) / 2 as tie_rank_cur,
+        s.len_short + s.len_long - s.n_common as f_max,
+        hl.h90 as h90_l, hl.h98 as h98_l,
+        hs.h90 as h90_s, hs.h98 as h98_s,
+        hf.h90 as h90_f, hf.h98 as h98_f
+    from set_stats as s
+    left join overlap_sums as o using (series_id, wk)
+    left join unseen_sums as un using (series_id, wk)
+    join harmonic as hl on hl.n = s.len_long
+    join harmonic as hs on hs.n = s.len_short
+    join harmonic as hf on hf.n = s.len_short + s.len_long - s.n_common
 ),
 
-rbo_events as (
-    -- X_d counts an entity of both lists from depth max(r_prev, r_cur) on (the SQL trick, §2.5)
-    select level, top_n, wk, greatest(rank_prev, rank_cur) as d, 1 as dx, 0 as du
-    from ranked_items
-    where in_both
-    union all
-    -- RBO_MAX: the shorter list's unseen item s + i matches the i-th longer-only entity
-    select level, top_n, wk, greatest(len_short + long_only_index, rank_long), 0, 1
-    from ranked_items
-    where long_only_index <= len_long - len_short
-),
-
-rbo_event_counts as (
-    select level, top_n, wk, d, sum(dx) as dx, sum(du) as du
-    from rbo_events
-    group by all
-),
-
-rbo_depths as (
-    -- depths 1..f, f = l + s - X_l: beyond l only RBO_MAX's best-case tail contributes
+rbo_inputs as (
+    -- one row per (comparison, p); G(n) = Σ_{d=1..n} p^d = p (1 − p^n) / (1 − p)
     select
-        level, top_n, wk, len_short, len_long, n_common, overlap_short,
-        unnest(range(1, len_long + len_short - n_common + 1)) as d
-    from set_stats
-),
-
-rbo_overlaps as (
-    select
-        dp.*,
-        sum(coalesce(ev.dx, 0)) over cum as x_d,
-        sum(coalesce(ev.du, 0)) over cum as unseen_d
-    from rbo_depths as dp
-    left join rbo_event_counts as ev using (level, top_n, wk, d)
-    window cum as (partition by dp.level, dp.top_n, dp.wk order by dp.d
-                   rows between unbounded preceding and current row)
-),
-
-rbo_sums as (
-    select
-        o.level, o.top_n, o.wk, ps.p,
-        any_value(o.len_short) as s,
-        any_value(o.len_long) as l,
-        any_value(o.n_common) as x_l,
-        any_value(o.overlap_short) as x_s,
-        sum(o.x_d / o.d * ps.p ^ o.d) filter (where o.d <= o.len_long) as sum_agreement,
-        sum(ps.p ^ o.d / o.d) filter (where o.d <= o.len_long) as sum_harmonic,
-        sum((o.x_d + o.unseen_d) / o.d * ps.p ^ o.d) filter (where o.d <= o.len_long) as sum_max_seen,
-        coalesce(sum((2 * o.d - o.len_long - o.len_short + o.n_common) / o.d * ps.p ^ o.d)
-                 filter (where o.d > o.len_long), 0) as sum_max_tail,
-        sum((o.x_d / o.d + case when o.d > o.len_short
-                                then o.overlap_short * (o.d - o.len_short) / (o.len_short * o.d)
-                                else 0 end) * ps.p ^ o.d) filter (where o.d <= o.len_long) as sum_ext
-    from rbo_overlaps as o
-    cross join (values (0.9::double), (0.98::double)) as ps(p)
-    group by o.level, o.top_n, o.wk, ps.p
+        c.series_id, c.wk, p.p,
+        c.n_common as x_l,
+        c.overlap_short as x_s,
+        c.len_short as s,
+        c.len_long as l,
+        c.f_max as f,
+        c.n_unseen,
+        case when p.p = 0.9 then c.h90_overlap else c.h98_overlap end as h_overlap,
+        case when p.p = 0.9 then c.h90_unseen else c.h98_unseen end as h_unseen,
+        case when p.p = 0.9 then c.h90_l else c.h98_l end as h_l,
+        case when p.p = 0.9 then c.h90_s else c.h98_s end as h_s,
+        case when p.p = 0.9 then c.h90_f else c.h98_f end as h_f,
+        p.p * (1 - p.p ^ c.len_long) / (1 - p.p) as g_l,
+        p.p * (1 - p.p ^ c.len_short) / (1 - p.p) as g_s,
+        p.p * (1 - p.p ^ c.f_max) / (1 - p.p) as g_f
+    from churn as c
+    cross join (values (0.9::double), (0.98::double)) as p(p)
 ),
 
 rbo as (
     select
-        level, top_n, wk, p,
-        (1 - p) / p * (sum_agreement + x_l * (ln(1 / (1 - p)) - sum_harmonic)) as rbo_min,
-        (1 - p) / p * (sum_max_seen + sum_max_tail + p ^ (l + s - x_l + 1) / (1 - p)) as rbo_max,
-        (1 - p) / p * sum_ext + ((x_l - x_s) / l + x_s / s) * p ^ l as rbo_ext
-    from rbo_sums
+        series_id, wk, p,
+        -- WMZ eq. 11: no overlap beyond the lists
+        (1 - p) / p * (x_l * ln(1 / (1 - p)) - coalesce(h_overlap, 0)) as rbo_min,
+        -- best case: the shorter list's unseen items match first, then all unseen items pairwise
+        (1 - p) / p * ((x_l + n_unseen) * h_l - coalesce(h_overlap, 0) - h_unseen
+                       + 2 * (g_f - g_l) - (l + s - x_l) * (h_f - h_l) + p ^ (f + 1) / (1 - p)) as rbo_max,
+        -- WMZ eq. 32: the shorter list's agreement X_s / s extrapolated to depth l and beyond
+        (1 - p) / p * (x_l * h_l - coalesce(h_overlap, 0) + x_s / s * (g_l - g_s - s * (h_l - h_s)))
+            + ((x_l - x_s) / l + x_s / s) * p ^ l as rbo_ext
+    from rbo_inputs
 ),
 
 rbo_wide as (
     select
-        level, top_n, wk,
+        series_id, wk,
         any_value(rbo_min) filter (where p = 0.9) as rbo_min_p90,
         any_value(rbo_max) filter (where p = 0.9) as rbo_max_p90,
         any_value(rbo_ext) filter (where p = 0.9) as rbo_ext_p90,
@@ -229,30 +262,19 @@ rbo_wide as (
         any_value(rbo_max) filter (where p = 0.98) as rbo_max_p98,
         any_value(rbo_ext) filter (where p = 0.98) as rbo_ext_p98
     from rbo
-    group by level, top_n, wk
+    group by series_id, wk
 ),
 
-churn as (
-    select
-        s.*,
-        coalesce(ps.discordant, 0) as discordant,
-        coalesce(ps.discordant_int, 0) as discordant_int,
-        -- pairs tied in prev (both entered) / in cur (both exited); both ties at once cannot happen
-        (s.n_union - s.len_prev) * (s.n_union - s.len_prev - 1) // 2 as ties_prev,
-        (s.n_union - s.len_cur) * (s.n_union - s.len_cur - 1) // 2 as ties_cur,
-        s.n_union * (s.n_union - 1) // 2 as n_pairs,
-        s.n_common * (s.n_common - 1) // 2 as n_pairs_int
-    from set_stats as s
-    left join pair_stats as ps using (level, top_n, wk)
+pair_counts as (
+    select *, discordant_int + discordant_churn as discordant
+    from churn
 ),
 
 measures as (
     select
-        level, top_n, wk, entries, exits,
-        len(entries) as n_entries,
-        len(exits) as n_exits,
+        series_id, wk, entries, exits, n_entries, n_exits,
         -- divided by last week's list length (= N for a full list), so turnover + retention = 1
-        len(exits) / len_prev as turnover_rate,
+        n_exits / len_prev as turnover_rate,
         n_common / len_prev as retention_rate,
         n_common / n_union as jaccard,
         mean_abs_disp_int,
@@ -261,11 +283,21 @@ measures as (
         -- divided by the footrule of two disjoint lists (N(N+1) for full lists)
         footrule_union / (len_prev * (len_long + 1) - len_prev * (len_prev + 1) / 2
                           + len_cur * (len_long + 1) - len_cur * (len_cur + 1) / 2) as footrule_union_norm,
-        case when n_common >= 2
-             then 1 - 6 * sq_diff_int / (n_common * (n_common * n_common - 1)) end as spearman_int,
+        -- survivors re-ranked 1..n: Σd² = Σ_j (argsort_j − j)² of their current ranks in last week's order
+        case when n_common >= 2 then 1 - 6 * list_sum(list_transform(
+                list_grade_up(cur_ranks_in_prev_order), lambda g, j: (g - j) * (g - j)))
+                / (n_common * (n_common * n_common - 1)) end as spearman_int,
         case when n_common >= 2
              then (n_pairs_int - 2 * discordant_int) / n_pairs_int end as kendall_taub_int,
-        case when n_union >= 2 then pearson_avg_ranks end as spearman_union,
+        -- Pearson of average ranks; both have mean (u + 1) / 2 and exact sums of squares
+        case when n_union >= 2 then
+            (sum_both + tie_rank_cur * sum_exit_ranks + tie_rank_prev * sum_entry_ranks
+             - n_union * ((n_union + 1) / 2) ^ 2)
+            / sqrt((len_prev * (len_prev + 1) * (2 * len_prev + 1) / 6
+                    + (n_union - len_prev) * tie_rank_prev ^ 2 - n_union * ((n_union + 1) / 2) ^ 2)
+                   * (len_cur * (len_cur + 1) * (2 * len_cur + 1) / 6
+                    + (n_union - len_cur) * tie_rank_cur ^ 2 - n_union * ((n_union + 1) / 2) ^ 2))
+        end as spearman_union,
         case when n_union >= 2
              then (n_pairs - ties_prev - ties_cur - 2 * discordant)
                   / sqrt((n_pairs - ties_cur) * (n_pairs - ties_prev)) end as kendall_taub_union,
@@ -274,7 +306,7 @@ measures as (
         (discordant + (ties_prev + ties_cur) / 2)
             / (len_prev * len_cur + (len_prev * (len_prev - 1) + len_cur * (len_cur - 1)) / 4)
             as fagin_K_norm
-    from churn
+    from pair_counts
 ),
 
 final as (
@@ -315,8 +347,8 @@ final as (
         r.rbo_max_p98 - r.rbo_min_p98 as rbo_res_p98,
         r.rbo_ext_p98
     from leader_stats as l
-    left join measures as m using (level, top_n, wk)
-    left join rbo_wide as r using (level, top_n, wk)
+    left join measures as m using (series_id, wk)
+    left join rbo_wide as r using (series_id, wk)
 )
 
 select * from final
