@@ -54,7 +54,9 @@ def serve(simulator: DataApiSimulator, *, host: str = "127.0.0.1", port: int = 0
     (`http://127.0.0.1:<port>/api/v1`). Port 0 picks a free port."""
     server = ThreadingHTTPServer((host, port), _handler_for(simulator))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="data-api-simulator", daemon=True)
+    # A short poll interval keeps shutdown (every test teardown) quick.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="data-api-simulator", daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{server.server_address[1]}/api/v1"
