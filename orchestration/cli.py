@@ -262,6 +262,11 @@ def sql(query: Annotated[str, typer.Argument(help="SQL to run, e.g. \"select * f
 
 
 def main() -> None:
+    import warnings
+
+    # Dagster marks single-run backfills as beta; that notice is for developers, not CLI users.
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         app()
     except KeyboardInterrupt:
