@@ -121,19 +121,21 @@ overlap_items as (
     where u.in_both
 ),
 
+long_only as (
+    -- entities of the longer list that the shorter one lacks, numbered in the longer list's order
+    select
+        series_id, wk, len_short, len_long,
+        coalesce(rank_prev, rank_cur) as rank_long,
+        row_number() over (partition by series_id, wk order by coalesce(rank_prev, rank_cur)) as long_only_index
+    from union_items
+    where (len_cur > len_prev and rank_prev is null) or (len_prev > len_cur and rank_cur is null)
+),
+
 unseen_matches as (
-    -- RBO_MAX on uneven lists: the shorter list's unseen item s + i is the i-th entity of the
-    -- longer list it lacks, seen from depth max(s + i, its rank in the longer list)
+    -- RBO_MAX on uneven lists: the shorter list's unseen item s + i is the i-th longer-only
+    -- entity, seen from depth max(s + i, its rank in the longer list) up to depth l
     select series_id, wk, greatest(len_short + long_only_index, rank_long) as depth
-    from (
-        select
-            series_id, wk, len_short, len_long,
-            coalesce(rank_prev, rank_cur) as rank_long,
-            row_number() over (partition by series_id, wk order by coalesce(rank_prev, rank_cur)) as long_only_index
-        from union_items
-        where len_short < len_long
-          and ((len_cur > len_prev and rank_prev is null) or (len_prev > len_cur and rank_cur is null))
-    )
+    from long_only
     where long_only_index <= len_long - len_short
 ),
 
