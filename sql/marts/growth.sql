@@ -15,69 +15,83 @@ week_links as (
     from weeks
 ),
 
-listed as (
+entity_keys as (
+    -- an integer key per (level, entity): sorting and hashing on it costs about
+    -- half as much as on the (level, entity_id) strings at benchmark size
+    select level, entity_id, row_number() over () as entity_key
+    from (select distinct level, entity_id from mart.entity_week)
+),
+
+keyed as (
     select
-        e.*,
+        -- not e.*: the members list would ride along through the sort below
+        e.week_start, e.wk, e.level, e.entity_id, e.tokens, e.tokens_upper, e.rank, e.share_pct,
+        e.n_members, e.members_changed, e.is_complete, e.total_tokens, e.other_tokens,
+        k.entity_key,
         w.follows_observed_week,
         w.prev_week_cap_tokens,
-        lag(e.wk) over entity as prev_listed_wk,
-        lag(e.tokens) over entity as prev_tokens,
-        lag(e.tokens_upper) over entity as prev_tokens_upper,
-        lag(e.total_tokens) over entity as prev_total_tokens,
-        lag(e.is_complete) over entity as prev_is_complete,
-        lead(e.wk) over entity as next_listed_wk,
         -- multi-week rates use exact values only (daily-built partial weeks are bounds, §0.6)
         case when e.is_complete then e.tokens end as exact_tokens
     from mart.entity_week as e
+    join entity_keys as k using (level, entity_id)
     join week_links as w using (wk)
-    window entity as (partition by e.level, e.entity_id order by e.wk)
 ),
 
-windows as (
+history as (
+    -- one sort per entity history: the previous and next listing, and the sum of
+    -- the 4 weeks up to this one when all 4 are listed with exact values
     select
         *,
-        first_value(exact_tokens) over (back range between 4 preceding and 4 preceding) as tokens_4w_ago,
-        first_value(exact_tokens) over (back range between 12 preceding and 12 preceding) as tokens_12w_ago,
-        sum(exact_tokens) over (back range between 3 preceding and current row) as tokens_last_4w,
-        sum(exact_tokens) over (back range between 7 preceding and 4 preceding) as tokens_prior_4w,
-        count(exact_tokens) over (back range between 7 preceding and current row) as exact_weeks_8w
-    from listed
-    window back as (partition by level, entity_id order by wk)
+        lag(wk) over entity as prev_listed_wk,
+        lag(tokens) over entity as prev_tokens,
+        lag(tokens_upper) over entity as prev_tokens_upper,
+        lag(total_tokens) over entity as prev_total_tokens,
+        lag(is_complete) over entity as prev_is_complete,
+        lead(wk) over entity as next_listed_wk,
+        case when lag(wk, 3) over entity = wk - 3
+             then exact_tokens + lag(exact_tokens, 1) over entity
+                  + lag(exact_tokens, 2) over entity + lag(exact_tokens, 3) over entity
+        end as tokens_4w_sum
+    from keyed
+    window entity as (partition by entity_key order by wk)
 ),
 
 listed_rows as (
     select
-        week_start,
-        wk,
-        level,
-        entity_id,
+        h.week_start,
+        h.wk,
+        h.level,
+        h.entity_id,
         case
-            when not follows_observed_week then 'first_week_of_data'
-            when prev_listed_wk = wk - 1 then 'continuing'
-            when prev_listed_wk is null then 'new_entry'
+            when not h.follows_observed_week then 'first_week_of_data'
+            when h.prev_listed_wk = h.wk - 1 then 'continuing'
+            when h.prev_listed_wk is null then 'new_entry'
             else 're_entry'
         end as status,
-        tokens,
-        rank,
-        share_pct,
-        100.0 * tokens / (total_tokens - other_tokens) as share_named_pct,
-        follows_observed_week and prev_listed_wk = wk - 1 as is_continuing,
-        is_complete and prev_is_complete as is_exact_pair,
-        prev_tokens,
-        prev_tokens_upper,
-        prev_total_tokens,
-        prev_week_cap_tokens,
-        tokens_upper,
-        total_tokens,
-        is_complete,
-        tokens_4w_ago,
-        tokens_12w_ago,
-        case when exact_weeks_8w = 8 then tokens_last_4w end as tokens_last_4w,
-        case when exact_weeks_8w = 8 then tokens_prior_4w end as tokens_prior_4w,
-        exact_tokens,
-        n_members,
-        members_changed
-    from windows
+        h.tokens,
+        h.rank,
+        h.share_pct,
+        100.0 * h.tokens / (h.total_tokens - h.other_tokens) as share_named_pct,
+        h.follows_observed_week and h.prev_listed_wk = h.wk - 1 as is_continuing,
+        h.is_complete and h.prev_is_complete as is_exact_pair,
+        h.prev_tokens,
+        h.prev_tokens_upper,
+        h.prev_total_tokens,
+        h.prev_week_cap_tokens,
+        h.tokens_upper,
+        h.total_tokens,
+        h.is_complete,
+        h.exact_tokens,
+        ago_4w.exact_tokens as tokens_4w_ago,
+        ago_12w.exact_tokens as tokens_12w_ago,
+        -- weeks t-3..t over t-7..t-4: together all 8 calendar weeks, listed and exact
+        h.tokens_4w_sum as tokens_last_4w,
+        ago_4w.tokens_4w_sum as tokens_prior_4w,
+        h.n_members,
+        h.members_changed
+    from history as h
+    left join history as ago_4w on ago_4w.entity_key = h.entity_key and ago_4w.wk = h.wk - 4
+    left join history as ago_12w on ago_12w.entity_key = h.entity_key and ago_12w.wk = h.wk - 12
 ),
 
 listed_growth as (
@@ -160,7 +174,7 @@ exited_rows as (
         0 as n_members,
         true as members_changed,
         cast(null as boolean) as is_complete
-    from listed as l
+    from history as l
     join weeks as w on w.wk = l.wk + 1
     where l.next_listed_wk is distinct from l.wk + 1
 ),
