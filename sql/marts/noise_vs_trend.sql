@@ -9,7 +9,7 @@ with series as (
         level,
         entity_id,
         tokens,
-        case when tokens > 0 then ln(tokens) end as y  -- zero tokens: log metrics NULL (§1.6)
+        ln(nullif(tokens, 0)) as y  -- zero tokens: log metrics NULL (§1.6)
     from mart.entity_week
 ),
 
@@ -30,49 +30,81 @@ runs as (
     from growth
 ),
 
-windowed as (
+lagged as (
+    -- one window pass: the previous 9 rows of each entity (weeks, growths, levels)
     select
         *,
-        -- baseline: the growths of weeks t-8 .. t-1 (current week excluded)
-        count(g) over prior as n_prior,
-        avg(g) over prior as prior_mean,
-        stddev_samp(g) over prior as prior_sd,
-        median(g) over prior as prior_median,
-        mad(g) over prior as prior_mad,
-        -- volatility: the growths of weeks t-7 .. t (current week included)
-        count(g) over last8 as n_8w,
-        avg(g) over last8 as last8_mean,
-        stddev_samp(g) over last8 as last8_sd,
-        -- largest single-week move among the 7 changes inside the 8-level window
-        max(abs(g)) over last7 as max_abs_g_window,
-        -- a growth is non-NULL only when the week before was observed, so lead(g)
-        -- is the next calendar week's growth or NULL
-        lead(g) over entity as next_g,
-        lead(wk) over entity = wk + 1 as has_next_week,
         max(case when run_breaks then wk end) over (entity rows between unbounded preceding and current row)
             as run_start_wk,
-        coalesce(lag(wk, 7) over entity = wk - 7, false) as has_mk_window,
-        -- the 8 levels of the Mann-Kendall window: x_k / y_k are k weeks back
+        -- g is non-NULL only when the week before was observed, so lead(g) is the
+        -- next calendar week's growth or NULL
+        lead(g) over entity as next_g,
+        lead(wk) over entity = wk + 1 as has_next_week,
+        lag(wk, 1) over entity as w1, lag(g, 1) over entity as g1,
+        lag(wk, 2) over entity as w2, lag(g, 2) over entity as g2,
+        lag(wk, 3) over entity as w3, lag(g, 3) over entity as g3,
+        lag(wk, 4) over entity as w4, lag(g, 4) over entity as g4,
+        lag(wk, 5) over entity as w5, lag(g, 5) over entity as g5,
+        lag(wk, 6) over entity as w6, lag(g, 6) over entity as g6,
+        lag(wk, 7) over entity as w7, lag(g, 7) over entity as g7,
+        lag(wk, 8) over entity as w8, lag(g, 8) over entity as g8,
+        lag(wk, 9) over entity as w9, lag(g, 9) over entity as g9,
+        -- the 8 levels of the Mann-Kendall window: x_k is k rows back
         lag(tokens, 1) over entity as x1,
         lag(tokens, 2) over entity as x2,
         lag(tokens, 3) over entity as x3,
         lag(tokens, 4) over entity as x4,
         lag(tokens, 5) over entity as x5,
         lag(tokens, 6) over entity as x6,
-        lag(tokens, 7) over entity as x7,
-        lag(y, 1) over entity as y1,
-        lag(y, 2) over entity as y2,
-        lag(y, 3) over entity as y3,
-        lag(y, 4) over entity as y4,
-        lag(y, 5) over entity as y5,
-        lag(y, 6) over entity as y6,
-        lag(y, 7) over entity as y7
+        lag(tokens, 7) over entity as x7
     from runs
-    window
-        entity as (partition by level, entity_id order by wk),
-        prior as (partition by level, entity_id order by wk range between 8 preceding and 1 preceding),
-        last8 as (partition by level, entity_id order by wk range between 7 preceding and current row),
-        last7 as (partition by level, entity_id order by wk range between 6 preceding and current row)
+    window entity as (partition by level, entity_id order by wk)
+),
+
+windowed as (
+    -- calendar-week windows from the previous rows: the k-th previous row is in a
+    -- window of the last m weeks iff its wk >= wk - m (rows are strictly increasing in wk)
+    select
+        *,
+        coalesce(w7 = wk - 7, false) as has_mk_window,  -- all 8 levels t-7 .. t observed
+        ln(nullif(x1, 0)) as y1, ln(nullif(x2, 0)) as y2, ln(nullif(x3, 0)) as y3, ln(nullif(x4, 0)) as y4,
+        ln(nullif(x5, 0)) as y5, ln(nullif(x6, 0)) as y6, ln(nullif(x7, 0)) as y7,
+        -- baseline: the growths of weeks t-8 .. t-1 (current week excluded)
+        [case when w1 >= wk - 8 then g1 end, case when w2 >= wk - 8 then g2 end,
+         case when w3 >= wk - 8 then g3 end, case when w4 >= wk - 8 then g4 end,
+         case when w5 >= wk - 8 then g5 end, case when w6 >= wk - 8 then g6 end,
+         case when w7 >= wk - 8 then g7 end, case when w8 >= wk - 8 then g8 end] as prior_g,
+        -- the same baseline one week earlier (weeks t-9 .. t-2), for last week's z
+        [case when w2 >= wk - 9 then g2 end, case when w3 >= wk - 9 then g3 end,
+         case when w4 >= wk - 9 then g4 end, case when w5 >= wk - 9 then g5 end,
+         case when w6 >= wk - 9 then g6 end, case when w7 >= wk - 9 then g7 end,
+         case when w8 >= wk - 9 then g8 end, case when w9 >= wk - 9 then g9 end] as prev_prior_g,
+        -- volatility window: the growths of weeks t-7 .. t (current week included)
+        [g, case when w1 >= wk - 7 then g1 end,
+         case when w2 >= wk - 7 then g2 end, case when w3 >= wk - 7 then g3 end,
+         case when w4 >= wk - 7 then g4 end, case when w5 >= wk - 7 then g5 end,
+         case when w6 >= wk - 7 then g6 end, case when w7 >= wk - 7 then g7 end] as last8_g
+    from lagged
+),
+
+window_stats as (
+    select
+        *,
+        list_count(prior_g) as n_prior,
+        list_avg(prior_g) as prior_mean,
+        list_stddev_samp(prior_g) as prior_sd,
+        -- medians only where robust_z is defined (they are the costly part)
+        case when g is not null and list_count(prior_g) >= 4 then list_median(prior_g) end as prior_median,
+        case when g is not null and list_count(prior_g) >= 4 then list_aggregate(prior_g, 'mad') end
+            as prior_mad,
+        list_count(last8_g) as n_8w,
+        list_avg(last8_g) as last8_mean,
+        list_stddev_samp(last8_g) as last8_sd,
+        -- last week's z (same inputs as on last week's row), for the spike-reversal rule
+        case when w1 = wk - 1 and g1 is not null and list_count(prev_prior_g) >= 4
+             then (g1 - list_avg(prev_prior_g)) / greatest(list_stddev_samp(prev_prior_g), 0.02) end
+            as prev_z
+    from windowed
 ),
 
 mann_kendall as (
@@ -111,7 +143,7 @@ mann_kendall as (
             y5 - y6, (y5 - y7) / 2,
             y6 - y7
         ]) end as sen_slope
-    from windowed
+    from window_stats
 ),
 
 statistics as (
@@ -140,6 +172,10 @@ statistics as (
              ))) / 18.0
         end as mk_var_s,
         case when has_mk_window then y - y7 end as net_log_change_window,
+        -- largest single-week move among the 7 changes inside the 8-level window
+        case when has_mk_window
+             then greatest(abs(g), abs(g1), abs(g2), abs(g3), abs(g4), abs(g5), abs(g6)) end
+            as max_abs_g_window,
         case when g is null or g = 0 then 0 else sign(g) * (wk - run_start_wk + 1) end as run_len
     from mann_kendall
 ),
@@ -152,32 +188,33 @@ tests as (
              when s < 0 then (s + 1) / sqrt(mk_var_s)
              when s = 0 then 0.0 end as mk_z,
         s / 28.0 as mk_tau,
-        max_abs_g_window / nullif(abs(net_log_change_window), 0) as max_week_share,
-        -- the previous calendar week's z, for the spike-reversal rule
-        case when lag(wk) over entity = wk - 1 then lag(z) over entity end as prev_z
+        max_abs_g_window / nullif(abs(net_log_change_window), 0) as max_week_share
     from statistics
-    window entity as (partition by level, entity_id order by wk)
+),
+
+p_values as (
+    select *, two_sided_p(mk_z) as mk_p
+    from tests
 ),
 
 labelled as (
     select
         *,
-        two_sided_p(mk_z) as mk_p,
         -- §3.4, evaluated in order, first match wins
         case
             when z is null or s is null then 'insufficient_history'
-            when abs(prev_z) >= 2 and sign(g) * sign(prev_g) = -1 and abs(g) >= 0.5 * abs(prev_g)
+            when abs(prev_z) >= 2 and sign(g) * sign(g1) = -1 and abs(g) >= 0.5 * abs(g1)
                 then 'spike_reversal'
             when abs(z) >= 2 and sign(next_g) * sign(g) = -1 and abs(next_g) >= 0.5 * abs(g)
                 then case when g > 0 then 'spike_up' else 'spike_down' end
-            when two_sided_p(mk_z) < 0.05 and abs(run_len) >= 3 and sign(run_len) = sign(sen_slope)
+            when mk_p < 0.05 and abs(run_len) >= 3 and sign(run_len) = sign(sen_slope)
                  and max_week_share <= 0.5
                 then case when sen_slope > 0 then 'trend_up' else 'trend_down' end
             when abs(z) >= 2 and next_g is null then 'jump_pending'
             when abs(z) >= 2 then case when g > 0 then 'level_shift_up' else 'level_shift_down' end
             else 'noise'
         end as label
-    from tests
+    from p_values
 ),
 
 final as (
