@@ -161,3 +161,40 @@ def test_generated_markets_shares_and_status(market):
     conn = build_generated(frame)
     assert_shares_plus_other_sum_to_100(conn, frame)
     assert_status_follows_membership_and_gaps(conn, listed)
+
+
+def test_partial_weeks_from_daily_rows_give_bounds_not_values():
+    # daily top 2 (§0.6): a/x is listed all 14 days; b/y all of week 1 but only 5 days of
+    # week 2, when c/z displaces it on the weekend; the missing days are hidden in other
+    rows = []
+    for d in range(14):
+        day = MONDAY + dt.timedelta(days=d)
+        if d < 7:
+            rows += [(day, "a/x", 100), (day, "b/y", 50), (day, "other", 40)]
+        elif d < 12:
+            rows += [(day, "a/x", 110), (day, "b/y", 60), (day, "other", 40)]
+        else:
+            rows += [(day, "a/x", 120), (day, "c/z", 70), (day, "other", 85)]
+    conn = duckdb.connect()
+    land_rankings(conn, pl.DataFrame(rows, schema=["bucket_date", "model_permaslug", "tokens"], orient="row"),
+                  period="day")
+    build_marts(conn, MartParams(top_ns=(2,)), names=MARTS)
+    week2 = {
+        r[0]: r[1:] for r in conn.execute(
+            """select entity_id, status, tokens, wow_pct, wow_lower_bound_pct, wow_upper_bound_pct,
+                      tokens_upper_bound, is_complete
+               from mart.growth where level = 'model' and week_start = ?""", [MONDAY + dt.timedelta(weeks=1)]
+        ).fetchall()
+    }
+    a_status, a_tokens, a_wow, a_low, a_high, a_upper, a_complete = week2["a/x"]
+    assert (a_status, a_tokens, a_low, a_high, a_upper, a_complete) == ("continuing", 790, None, None, None, True)
+    assert abs(a_wow - 100 * (790 / 700 - 1)) < 1e-9
+    # b/y: 300 seen, at most 300 + 2 days x cap 70 = 440; last week exactly 350
+    b_status, b_tokens, b_wow, b_low, b_high, b_upper, b_complete = week2["b/y"]
+    assert (b_status, b_tokens, b_wow, b_upper, b_complete) == ("continuing", 300, None, 440, False)
+    assert abs(b_low - 100 * (300 / 350 - 1)) < 1e-9
+    assert abs(b_high - 100 * (440 / 350 - 1)) < 1e-9
+    # c/z enters: last week it had at most the weekly cap (7 days x 50)
+    c_status, c_tokens, _, c_low, _, c_upper, _ = week2["c/z"]
+    assert (c_status, c_tokens, c_upper) == ("new_entry", 140, 140 + 5 * 60)
+    assert abs(c_low - 100 * (140 / 350 - 1)) < 1e-9
