@@ -269,12 +269,13 @@ def build_brief(conn: duckdb.DuckDBPyConnection, week: dt.date, out_dir: Path) -
 def _market_section(conn, doc: Doc, led: Ledger, week, wk) -> None:
     doc.h(2, "What this measures")
     mw_cols = _columns(conn, "mart.market_week")
-    ew = _one(conn, "select any_value(total_tokens) total_tokens, any_value(other_tokens) other_tokens, "
-                    "any_value(listed_models) listed_models from mart.entity_week "
-                    "where week_start = ? and level = 'model'", [week])
-    total = led.num(ew["total_tokens"], "tokens", "mart.entity_week", "total_tokens", week_start=week, level="model")
-    listed = led.num(ew["listed_models"], "int", "mart.entity_week", "listed_models", week_start=week, level="model")
-    other = led.num(ew["other_tokens"], "tokens", "mart.entity_week", "other_tokens", week_start=week, level="model")
+    # market columns repeat on every entity row; the leader's row (rank 1) is the one cited
+    key = {"week_start": week, "level": "model", "rank": 1}
+    ew = _one(conn, "select total_tokens, other_tokens, listed_models from mart.entity_week "
+                    "where week_start = ? and level = 'model' and rank = 1", [week])
+    total = led.num(ew["total_tokens"], "tokens", "mart.entity_week", "total_tokens", **key)
+    listed = led.num(ew["listed_models"], "int", "mart.entity_week", "listed_models", **key)
+    other = led.num(ew["other_tokens"], "tokens", "mart.entity_week", "other_tokens", **key)
     text = (f"The figures count tokens (prompt plus completion) that public traffic routed through OpenRouter: "
             f"routing volume on one router, not model quality and not the AI market as a whole. "
             f"This week **{total} tokens** were routed; the {listed} listed models are named and "

@@ -125,11 +125,10 @@ def segment_market(draw):
     return data
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=segment_market())
 def test_segment_leader_invariants(data):
     conn = duckdb.connect()
-    load_golden_input(conn, "golden_a_weekly_input")
     land_rankings(conn, segment_rows(data), pull_id="gen", segment_type="category", segment="legal")
     mart = build(conn).filter(pl.col("segment") == "legal")
     assert mart["week_start"].to_list() == sorted(data)

@@ -98,7 +98,7 @@ def small_market(draw):
     return series
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(series=small_market())
 def test_rows_are_exactly_the_weeks_where_the_rule_holds(series):
     conn = duckdb.connect()
