@@ -157,6 +157,16 @@ overlap_sums as (
     group by series_id, wk
 ),
 
+survivor_inversions as (
+    -- discordant survivor pairs: ahead last week, behind this week (≤ N²/2 pairs per week)
+    select a.series_id, a.wk, count(*) as discordant_int
+    from overlap_items as a
+    join overlap_items as b
+        on a.series_id = b.series_id and a.wk = b.wk
+       and a.rank_prev < b.rank_prev and a.rank_cur > b.rank_cur
+    group by a.series_id, a.wk
+),
+
 set_stats as (
     select
         series_id, wk,
@@ -189,15 +199,13 @@ churn as (
         coalesce(un.n_unseen, 0) as n_unseen,
         coalesce(un.h90_unseen, 0) as h90_unseen,
         coalesce(un.h98_unseen, 0) as h98_unseen,
-        -- discordant pairs (an absent entity ranks behind every listed one), without a pair join:
-        -- survivor pairs = inversions of the survivors' current ranks in last week's order;
-        -- an exit at prev rank r_j (j-th exit) is ahead of the c − (r_j − j) survivors behind it,
+        -- discordant pairs (an absent entity ranks behind every listed one), the survivor pairs
+        -- aside, without a pair join: an exit at prev rank r_j (j-th exit) is ahead of the c − (r_j − j) survivors behind it,
         -- which stayed listed while it left; entries mirror that; every exit–entry pair flips
         s.n_exits * s.n_common - s.sum_exit_ranks + s.n_exits * (s.n_exits + 1) // 2
             + s.n_entries * s.n_common - s.sum_entry_ranks + s.n_entries * (s.n_entries + 1) // 2
             + s.n_exits * s.n_entries as discordant_churn,
-        coalesce(list_sum(list_transform(o.cur_ranks_in_prev_order, lambda v, i:
-            len(list_filter(o.cur_ranks_in_prev_order[i + 1:], lambda w: w < v)))), 0) as discordant_int,
+        coalesce(si.discordant_int, 0) as discordant_int,
         -- pairs tied in prev (both entered) / in cur (both exited); both ties at once cannot happen
         (s.n_union - s.len_prev) * (s.n_union - s.len_prev - 1) // 2 as ties_prev,
         (s.n_union - s.len_cur) * (s.n_union - s.len_cur - 1) // 2 as ties_cur,
@@ -213,6 +221,7 @@ churn as (
     from set_stats as s
     left join overlap_sums as o using (series_id, wk)
     left join unseen_sums as un using (series_id, wk)
+    left join survivor_inversions as si using (series_id, wk)
     join harmonic as hl on hl.n = s.len_long
     join harmonic as hs on hs.n = s.len_short
     join harmonic as hf on hf.n = s.len_short + s.len_long - s.n_common
