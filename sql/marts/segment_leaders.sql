@@ -20,15 +20,28 @@ with segment_weeks as (
     where is_complete
 ),
 
-segment_members as (
-    select s.week_start, s.segment_type, s.segment, s.model_permaslug, s.tokens
+segment_stats as (
+    -- core.segment_week already ranks each segment (tokens desc, ties by slug)
+    select
+        s.week_start,
+        s.segment_type,
+        s.segment,
+        max(s.model_permaslug) filter (where s.rank = 1) as leader_id,
+        max(s.tokens) filter (where s.rank = 1) as leader_tokens,
+        max(s.model_permaslug) filter (where s.rank = 2) as runner_up_id,
+        max(s.tokens) filter (where s.rank = 2) as runner_up_tokens,
+        sum(s.tokens::double * s.tokens) as sum_x2
     from core.segment_week as s
-    join segment_weeks as w using (week_start, segment_type, segment)
+    group by all
 ),
 
 free_members as (
-    select week_start, 'price_tier' as segment_type, 'free' as segment,
-           entity_id as model_permaslug, tokens, wk
+    select
+        week_start,
+        wk,
+        entity_id as model_permaslug,
+        tokens,
+        row_number() over (partition by week_start order by tokens desc, entity_id) as rnk
     from mart.entity_week
     where level = 'model' and entity_id like '%:free'
 ),
@@ -43,75 +56,35 @@ free_weeks as (
         sum(tokens) as total_tokens,
         cast(null as bigint) as other_tokens,
         cast(null as bigint) as cap_tokens,
-        count(*) as listed_models
+        count(*) as listed_models,
+        max(model_permaslug) filter (where rnk = 1) as leader_id,
+        max(tokens) filter (where rnk = 1) as leader_tokens,
+        max(model_permaslug) filter (where rnk = 2) as runner_up_id,
+        max(tokens) filter (where rnk = 2) as runner_up_tokens,
+        sum(tokens::double * tokens) as sum_x2
     from free_members
     group by week_start
 ),
 
 weeks as (
-    select * from segment_weeks
+    select w.*, p.* exclude (week_start, segment_type, segment)
+    from segment_weeks as w
+    join segment_stats as p using (week_start, segment_type, segment)
     union all by name
     select * from free_weeks
-),
-
-members as (
-    select week_start, segment_type, segment, model_permaslug, tokens from segment_members
-    union all
-    select week_start, segment_type, segment, model_permaslug, tokens from free_members
-),
-
-ranked as (
-    select
-        m.*,
-        row_number() over (
-            partition by m.week_start, m.segment_type, m.segment
-            order by m.tokens desc, m.model_permaslug
-        ) as rnk,
-        m.tokens / w.total_tokens as s
-    from members as m
-    join weeks as w using (week_start, segment_type, segment)
-),
-
-per_segment as (
-    select
-        week_start,
-        segment_type,
-        segment,
-        max(model_permaslug) filter (where rnk = 1) as leader_id,
-        max(tokens) filter (where rnk = 1) as leader_tokens,
-        max(model_permaslug) filter (where rnk = 2) as runner_up_id,
-        max(tokens) filter (where rnk = 2) as runner_up_tokens,
-        sum(s * s) as sum_s2,
-        sum(tokens::hugeint) as named_tokens,
-        sum(tokens::double * tokens) as sum_x2
-    from ranked
-    group by all
-),
-
-bounds as (
-    select
-        w.*,
-        p.* exclude (week_start, segment_type, segment),
-        -- §4.4: tail packed at the cap gives the upper bound (q items of c plus rho);
-        -- an infinitely fragmented tail gives the lower bound (the named squares alone)
-        w.other_tokens // nullif(w.cap_tokens, 0) as q,
-        w.other_tokens - (w.other_tokens // nullif(w.cap_tokens, 0)) * w.cap_tokens as rho_tokens
-    from weeks as w
-    join per_segment as p using (week_start, segment_type, segment)
 ),
 
 indices as (
     select
         *,
-        case when segment_type = 'price_tier' then 1e4 * sum_x2 / (named_tokens::double * named_tokens)
-             else 1e4 * sum_s2 end as hhi_lower_pts,
-        case when segment_type = 'price_tier' then 1e4 * sum_x2 / (named_tokens::double * named_tokens)
-             when other_tokens = 0 then 1e4 * sum_s2
-             else 1e4 * (sum_s2 + (coalesce(q, 0) * cap_tokens::double * cap_tokens
-                                   + coalesce(rho_tokens, other_tokens)::double * coalesce(rho_tokens, other_tokens))
-                                  / (total_tokens::double * total_tokens))
-        end as hhi_upper_pts
-    from bounds
+        -- §4.4: an infinitely fragmented tail gives the lower bound (the named squares
+        -- alone); the tail packed into q pieces of the cap plus a remainder rho the upper
+        1e4 * sum_x2 / (total_tokens::double * total_tokens) as hhi_lower_pts,
+        1e4 * (sum_x2 + coalesce(other_tokens // nullif(cap_tokens, 0), 0) * cap_tokens::double * cap_tokens
+               + coalesce(other_tokens % nullif(cap_tokens, 0), other_tokens, 0)::double
+                 * coalesce(other_tokens % nullif(cap_tokens, 0), other_tokens, 0))
+            / (total_tokens::double * total_tokens) as hhi_upper_pts
+    from weeks
 ),
 
 tenure as (

@@ -27,8 +27,11 @@ now_ as (
 ),
 
 market as (
-    select distinct wk, 100.0 * cap_tokens / total_tokens as cap_share_pct
-    from mart.entity_week
+    -- the same week index as mart.entity_week
+    select date_diff('day', date '2000-01-03', week_start) // 7 as wk,
+           100.0 * cap_tokens / total_tokens as cap_share_pct
+    from core.market_week
+    where is_complete
 ),
 
 windowed as (
