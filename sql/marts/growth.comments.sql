@@ -5,7 +5,7 @@ comment on column mart.growth.level is 'model, base_model, author or price_tier.
 comment on column mart.growth.entity_id is 'The model slug, base slug, author or price tier.';
 comment on column mart.growth.author is 'Author (slug prefix) of the model or base model; the entity itself at author level; NULL at price_tier level.';
 comment on column mart.growth.price_tier is 'free (:free variant) or paid at model level; the entity itself at price_tier level; NULL at base_model and author level (they mix tiers).';
-comment on column mart.growth.status is 'first_week_of_data (first week of the data, or the first week after a missing week: no previous week to compare with), continuing (listed this and last week), new_entry (listed, never before), re_entry (listed, not last week, some earlier week), exited (listed last week, not this week).';
+comment on column mart.growth.status is 'first_week_of_data (first week of the data, or the first week after a missing week: no previous week to compare with, so the week-over-week columns are NULL; 4/12-week rates still need only their end weeks), continuing (listed this and last week), new_entry (listed, never before), re_entry (listed, not last week, some earlier week), exited (listed last week, not this week).';
 comment on column mart.growth.tokens is 'Tokens of the listed members this week; NULL for exited rows.';
 comment on column mart.growth.rank is 'Rank within week and level (1 = most tokens); NULL for exited rows.';
 comment on column mart.growth.share_pct is 'Market share in percent: 100 * tokens / market total, other included.';
