@@ -82,7 +82,7 @@ def fmt(value, kind: str) -> str:
     if kind == "z":
         return f"{value:+.1f}"
     if kind == "p":
-        return "< 0.001" if value < 0.001 else f"{value:.3f}"
+        return "< 0.001" if value < 0.001 else f"= {value:.3f}"  # printed as "p < 0.001" / "p = 0.042"
     if kind == "int":
         return f"{int(value):d}"
     raise ValueError(f"unknown number kind {kind!r}")
@@ -297,12 +297,17 @@ def _market_trend(led: Ledger, mw: dict, week) -> str | None:
         return None
     p_text = led.num(p, "p", "mart.market_week", "mk_p_12w", week_start=week)
     sen_text = led.num(sen, "signed_pct", "mart.market_week", "sen_weekly_pct_12w", week_start=week)
-    if p < 0.05:
-        verdict = "**rising**" if sen > 0 else "**falling**"
-        return (f"Over the last 12 weeks the total is {verdict} (Mann-Kendall p = {p_text}; "
-                f"Sen's slope {sen_text} % a week).")
-    return (f"Over the last 12 weeks the total shows **no significant trend** (Mann-Kendall p = {p_text}; "
-            f"Sen's slope {sen_text} % a week).")
+    # the mart's own verdict when it has one (MK p < 0.05 with the sign of Sen's slope)
+    verdict = mw.get("trend_verdict_12w") or (
+        ("growing" if sen > 0 else "shrinking") if p < 0.05 else "no clear trend")
+    words = {"growing": "is **growing**", "shrinking": "is **shrinking**"}.get(
+        verdict, f"shows **{verdict}**")
+    text = (f"Over the last 12 weeks the total {words} (Mann-Kendall p {p_text}; Sen's slope "
+            f"{sen_text} % a week")
+    if mw.get("hamed_rao_p_12w") is not None:
+        text += (f"; p {led.num(mw['hamed_rao_p_12w'], 'p', 'mart.market_week', 'hamed_rao_p_12w', week_start=week)}"
+                 " after correcting for week-to-week autocorrelation")
+    return text + ")."
 
 
 def _concentration_section(conn, doc: Doc, led: Ledger, week, wk) -> None:

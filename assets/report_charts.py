@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # headless: no display needed on a server or in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 DPI = 150
 # tab10 without its grey, which is kept for the rest and other
@@ -89,7 +90,10 @@ def bump(ranks: pl.DataFrame, path: Path, max_rank: int) -> Path:
         ax.annotate(f"{finals['rank'][i]}. {entity}", (last, finals["rank"][i]), xytext=(8, 0),
                     textcoords="offset points", va="center", fontsize=8, color=colour)
     ax.set_ylim(max_rank + 0.5, 0.5)
-    ax.set_yticks(range(1, max_rank + 1, 1 if max_rank <= 20 else 5))
+    if max_rank <= 20:
+        ax.set_yticks(range(1, max_rank + 1))
+    else:  # a top-10 model came from far down the list: fewer, integer ticks
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     _style(ax, "Rank of this week's top 10 over the recent weeks (1 = most tokens)", "week (Monday start, UTC)",
            "rank by weekly tokens")
     ax.margins(x=0.02)
