@@ -57,17 +57,25 @@ def fetch(client: DataApiClient, store: RawStore, requests: list[PullRequest], *
           catalogue: bool = True, progress: Progress | None = None) -> FetchOutcome:
     """Send every request and keep each body verbatim before anything parses it."""
     outcome = FetchOutcome()
+    refused: set[tuple[dt.date, dt.date]] = set()
     total = len(requests) + int(catalogue)
     for i, req in enumerate(requests, start=1):
         try:
             resp = client.rankings(req.start, req.end, period=req.period, category=req.category,
                                    modality=req.modality)
         except BadRequestError:
-            if req.period == "week" and not (req.category or req.modality):
+            if req.period != "week":
+                raise
+            if not (req.category or req.modality):
                 # spec §0.6: weeks the weekly feed refuses are built from the daily rows
+                refused.add((req.start, req.end))
                 outcome.refused_weekly.append(req.label())
                 if progress:
                     progress(f"[{i}/{total}] period=week refused for {req.start}..{req.end}; using daily rows")
+                continue
+            if (req.start, req.end) in refused:
+                # segments exist only weekly: where the weekly feed is refused, they are too
+                outcome.refused_weekly.append(req.label())
                 continue
             raise
         outcome.stored.append(store.put(endpoint=resp.endpoint, params=resp.params, status=resp.status,
