@@ -80,7 +80,8 @@ indices as (
         -- §4.4: an infinitely fragmented tail gives the lower bound (the named squares
         -- alone); the tail packed into q pieces of the cap plus a remainder rho the upper
         1e4 * sum_x2 / (total_tokens::double * total_tokens) as hhi_lower_pts,
-        1e4 * (sum_x2 + coalesce(other_tokens // nullif(cap_tokens, 0), 0) * cap_tokens::double * cap_tokens
+        -- (the free tier has no other and no cap: its tail term is 0)
+        1e4 * (sum_x2 + coalesce((other_tokens // nullif(cap_tokens, 0)) * cap_tokens::double * cap_tokens, 0)
                + coalesce(other_tokens % nullif(cap_tokens, 0), other_tokens, 0)::double
                  * coalesce(other_tokens % nullif(cap_tokens, 0), other_tokens, 0))
             / (total_tokens::double * total_tokens) as hhi_upper_pts

@@ -92,6 +92,9 @@ def test_free_tier_is_a_segment_of_listed_free_variants():
     assert free["runner_up_id"].to_list() == [None, None]
     assert free["other_tokens"].to_list() == [None, None]
     assert free["leader_weeks_4w"].to_list() == [1, 2]
+    # one listed free model: the visible free tier is one firm, HHI 10000, one effective model
+    assert free["hhi_lower_pts"].to_list() == [1e4, 1e4] and free["hhi_upper_pts"].to_list() == [1e4, 1e4]
+    assert free["neff_lower"].to_list() == [1.0, 1.0] and free["neff_upper"].to_list() == [1.0, 1.0]
 
 
 def test_a_missing_week_is_not_a_week_led():
