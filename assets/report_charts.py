@@ -98,11 +98,7 @@ def bump(ranks: pl.DataFrame, path: Path, max_rank: int) -> Path:
            "rank by weekly tokens")
     ax.margins(x=0.02)
     fig.autofmt_xdate()
-    fig.subplots_adjust(right=0.7)
-    fig.tight_layout(rect=(0, 0, 0.78, 1))
-    fig.savefig(path, dpi=DPI, facecolor="white")
-    plt.close(fig)
-    return path
+    return _save(fig, path)  # tight_layout makes room for the end labels
 
 
 def growth_vs_z(points: pl.DataFrame, path: Path, label_words: dict[str, str]) -> Path:
@@ -117,10 +113,12 @@ def growth_vs_z(points: pl.DataFrame, path: Path, label_words: dict[str, str]) -
     for z in (-2, 2):
         ax.axvline(z, color="#999999", linewidth=0.8, linestyle="--")
     ax.axhline(0, color="#666666", linewidth=0.6)
-    top = points.with_columns(pl.col("z").abs().alias("_az")).sort("_az", descending=True).head(6)
-    for row in top.iter_rows(named=True):
-        ax.annotate(row["entity_id"], (row["z"], row["wow_pct"]), xytext=(5, 4), textcoords="offset points",
-                    fontsize=7)
+    # name the most unusual moves; alternate label offsets so neighbours do not overprint
+    top = points.with_columns(pl.col("z").abs().alias("_az")).sort("_az", descending=True).head(5)
+    for i, row in enumerate(top.sort("wow_pct").iter_rows(named=True)):
+        ax.annotate(row["entity_id"], (row["z"], row["wow_pct"]), xytext=(6, 8 if i % 2 else -12),
+                    textcoords="offset points", fontsize=7,
+                    arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.5})
     _style(ax, "This week's growth against how unusual it is for each model\n"
                "(dashed lines: |z| = 2; dot size: market share)",
            "z-score of this week's log growth vs the model's last 8 weeks", "week-over-week change (%)")
