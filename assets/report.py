@@ -41,6 +41,9 @@ SHAPE_WORDS = {
     "concentrated": "concentrated: a few models hold most of the traffic, none dominates",
 }
 MOVERS = 5  # gains and falls listed
+# the marts the brief reads (it needs them built; the others it does not touch)
+MARTS_READ = ("entity_week", "growth", "market_week", "noise_vs_trend", "fragmentation", "segment_leaders",
+              "succession")
 
 
 # -- numbers and where they come from ----------------------------------------------------------------

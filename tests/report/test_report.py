@@ -4,6 +4,7 @@ import datetime as dt
 import math
 import re
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -13,7 +14,7 @@ from PIL import Image
 
 from assets.brief_asset import brief
 from assets.marts import MARTS, MartParams, build_marts
-from assets.report import LABEL_WORDS, build_brief, fmt, write_report
+from assets.report import LABEL_WORDS, MARTS_READ, build_brief, fmt, write_report
 from assets.settings import LICENCE_NOTE
 from assets.sql import SQL_DIR
 from assets.warehouse import Warehouse
@@ -24,8 +25,8 @@ B = 10**9
 W1 = dt.date(2025, 6, 2)
 N_WEEKS = 20
 LAST = W1 + dt.timedelta(weeks=N_WEEKS - 1)
-# marts whose query exists in this checkout (each mart engineer lands theirs separately)
-BUILT = tuple(n for n in MARTS if (SQL_DIR / "marts" / f"{n}.sql").exists())
+# the marts the brief reads, in build order (and only those whose query exists in this checkout)
+BUILT = tuple(n for n in MARTS if n in MARTS_READ and (SQL_DIR / "marts" / f"{n}.sql").exists())
 
 
 def market() -> pl.DataFrame:
@@ -186,22 +187,41 @@ def test_brief_names_what_the_market_shows(synthetic, brief_parts):
     assert any(f"{label} ({LABEL_WORDS[label]})" in markdown for label in labels)
 
 
-def test_files_banner_citation_and_self_contained_html(synthetic):
-    paths = write_report(synthetic, None)  # default: the last complete week
-    assert paths["dir"].name == LAST.isoformat() and paths["dir"].parent.name == "reports"
-    markdown = paths["md"].read_text()
+@pytest.fixture(scope="module")
+def materialized(synthetic):
+    """The Dagster asset run for the last week: it writes the files and returns its metadata."""
+    result = dg.materialize([brief], partition_key=LAST.isoformat(),
+                            resources={"warehouse": WarehouseResource(path=str(synthetic))},
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    return result.asset_materializations_for_node("brief")[0].metadata
+
+
+def test_files_banner_citation_and_self_contained_html(materialized):
+    md = materialized["markdown_path"].value
+    folder = md.rsplit("/", 1)[0]
+    assert folder.endswith(f"/reports/{LAST.isoformat()}")
+    markdown = open(md).read()
     assert "SYNTHETIC DATA" in markdown.split("\n## ")[0]
     assert re.search(r"Source: OpenRouter \(openrouter\.ai/rankings\), as of 2026-01-05 02:00 UTC", markdown)
     assert LICENCE_NOTE in markdown
-    pngs = sorted(paths["dir"].glob("*.png"))
+    pngs = sorted(Path(folder).glob("*.png"))
     assert len(pngs) >= 4
     for png in pngs:
+        assert f"]({png.name})" in markdown
         with Image.open(png) as image:
             assert image.format == "PNG" and round(image.info["dpi"][0]) == 150 and image.size[0] >= 1200
-    page = paths["html"].read_text()
+    page = open(materialized["html_path"].value).read()
     assert page.count('src="data:image/png;base64,') == len(pngs)
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
     assert "<style>" in page and "SYNTHETIC DATA" in page and "CC BY 4.0" in page
+
+
+def test_brief_asset_puts_the_markdown_in_its_metadata(materialized):
+    assert isinstance(materialized["brief"], dg.MarkdownMetadataValue)
+    assert materialized["brief"].value == open(materialized["markdown_path"].value).read()
+    assert materialized["brief"].value.startswith(f"# tokentide weekly brief: week of {LAST}")
+    assert materialized["charts"].value >= 4
 
 
 def test_live_warehouse_has_no_synthetic_banner_and_weeks_are_checked(synthetic, tmp_path):
@@ -209,20 +229,8 @@ def test_live_warehouse_has_no_synthetic_banner_and_weeks_are_checked(synthetic,
     shutil.copyfile(synthetic, path)
     with Warehouse(path).writer() as conn:
         conn.execute("update raw.warehouse_info set value = 'live' where key = 'origin'")
-    earlier = LAST - dt.timedelta(weeks=3)
-    paths = write_report(path, earlier.isoformat())
-    assert paths["dir"].name == earlier.isoformat()
-    assert "SYNTHETIC" not in paths["md"].read_text()
+    paths = write_report(path, None)  # default: the last complete week
+    assert paths["md"] == tmp_path / "reports" / LAST.isoformat() / "brief.md"
+    assert "SYNTHETIC" not in paths["md"].read_text() and "SYNTHETIC" not in paths["html"].read_text()
     with pytest.raises(ValueError, match="not a complete week"):
         write_report(path, (LAST + dt.timedelta(weeks=1)).isoformat())
-
-
-def test_brief_asset_puts_the_markdown_in_its_metadata(synthetic):
-    result = dg.materialize([brief], partition_key=LAST.isoformat(),
-                            resources={"warehouse": WarehouseResource(path=str(synthetic))},
-                            instance=dg.DagsterInstance.ephemeral())
-    assert result.success
-    metadata = result.asset_materializations_for_node("brief")[0].metadata
-    assert isinstance(metadata["brief"], dg.MarkdownMetadataValue)
-    assert metadata["brief"].value.startswith(f"# tokentide weekly brief: week of {LAST}")
-    assert metadata["charts"].value >= 4
