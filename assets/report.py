@@ -540,8 +540,3 @@ def write_report(db: Path, week: str | None = None) -> dict[str, Path]:
     paths.update({b[2].stem: b[2] for b in doc.blocks if b[0] == "img"})
     return paths
 
-
-def brief_markdown(db: Path, week: str | None = None) -> tuple[str, dict[str, Path]]:
-    """write_report plus the Markdown text (for the Dagster asset's metadata)."""
-    paths = write_report(db, week)
-    return paths["md"].read_text(), paths
