@@ -1,4 +1,4 @@
-comment on table mart.fragmentation is 'Market concentration per complete week and level (spec §4): exact top-N indices, bounds on market-wide HHI / entropy / effective number (the other bucket is never one firm except in *_other_as_one), DOJ bands and a plain-words market shape. model and base_model use the §4.4 bounds with the model cap (for base_model these assume the tail holds no variant of a listed base model and at most one variant per unlisted base model; a hidden variant can push the true HHI above hhi_upper_pts, so read base_model bounds as approximate); author uses §4.6 (no cap, all of other may belong to the largest author); price_tier carries only total, other_share, the free-share bounds and bound_method.';
+comment on table mart.fragmentation is 'Market concentration per complete week and level (spec §4): exact top-N indices, bounds on market-wide HHI / entropy / effective number (the other bucket is never one firm except in *_other_as_one), DOJ bands and a plain-words market shape. model uses the §4.4 bounds with the model cap; author and base_model use §4.6 (no cap binds: a vendor owns many tail models and a variant hidden in other adds to its base, so all of other may belong to the largest entity); price_tier carries only total, other_share, the free-share bounds and bound_method.';
 comment on column mart.fragmentation.week_start is 'Monday (UTC) that starts the week.';
 comment on column mart.fragmentation.wk is 'Week index (weeks since 2000-01-03); consecutive weeks differ by 1.';
 comment on column mart.fragmentation.level is 'model, base_model, author or price_tier.';
@@ -7,10 +7,10 @@ comment on column mart.fragmentation.n_named is 'Named (listed) entities at this
 comment on column mart.fragmentation.total is 'Market total tokens of the week (listed + other).';
 comment on column mart.fragmentation.other_share is 'r = other tokens / total.';
 comment on column mart.fragmentation.cap_share is 'c = cap / total: the most any single unlisted model can hold (v_N for weekly lists, cap_week = sum of daily caps for daily-built weeks); NULL for price_tier.';
-comment on column mart.fragmentation.tail_min_models is 'm0 = ceil(R / cap): fewest unlisted items other can hold (model, base_model only).';
+comment on column mart.fragmentation.tail_min_models is 'm0 = ceil(R / cap): fewest unlisted items other can hold (model level only).';
 comment on column mart.fragmentation.hhi_lower_pts is 'Lower bound of market HHI in points (10000 * sum of named shares squared): tail infinitely fragmented.';
 comment on column mart.fragmentation.hhi_lower_m_pts is 'HHI lower bound when other splits into at most M pieces (M = m_max_models, or m_max_authors at author level, plus one fragment per partially listed entity in daily-built weeks); NULL if M < tail_min_models (infeasible).';
-comment on column mart.fragmentation.hhi_mid_pts is 'Central estimate: other spread evenly over tail_min_models items (model, base_model only; a point estimate, not a bound).';
+comment on column mart.fragmentation.hhi_mid_pts is 'Central estimate: other spread evenly over tail_min_models items (model level only; a point estimate, not a bound).';
 comment on column mart.fragmentation.hhi_upper_pts is 'Upper bound of market HHI: tail packed at the cap (§4.4), plus the fragment cross term for daily-built weeks (§4.5 safe bound); at author level all of other added to the largest author (§4.6).';
 comment on column mart.fragmentation.hhi_other_as_one_pts is 'The usual shortcut treating other as one firm (sum of squares + r^2); not a plausible value when r > cap, shown for comparison only.';
 comment on column mart.fragmentation.hhi_topn_cond_pts is 'HHI of the named entities alone, shares renormalised to the named total (exact; describes the visible list).';
@@ -20,7 +20,7 @@ comment on column mart.fragmentation.neff_upper is 'Upper bound of the effective
 comment on column mart.fragmentation.neff_topn is 'Effective number of named entities: 1 / conditional HHI.';
 comment on column mart.fragmentation.entropy_lower is 'Lower bound of Shannon entropy (nats) of the market: tail packed at the cap (snapshot), -ln(HHI upper) Renyi-2 bound (weekly_safe), other added to the largest author (author).';
 comment on column mart.fragmentation.entropy_other_as_one is 'Shannon entropy with other as one firm (a looser lower bound when r > cap).';
-comment on column mart.fragmentation.entropy_mid is 'Shannon entropy with other spread evenly over tail_min_models items (model, base_model only).';
+comment on column mart.fragmentation.entropy_mid is 'Shannon entropy with other spread evenly over tail_min_models items (model level only).';
 comment on column mart.fragmentation.entropy_upper_m is 'Upper bound of Shannon entropy with other spread over the same M pieces as hhi_lower_m_pts; NULL if infeasible.';
 comment on column mart.fragmentation.entropy_topn_cond is 'Shannon entropy (nats) of the named entities, shares renormalised to the named total.';
 comment on column mart.fragmentation.pielou_topn is 'Pielou evenness of the named entities: entropy_topn_cond / ln(n_named); NULL when n_named = 1.';

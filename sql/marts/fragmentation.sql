@@ -1,10 +1,11 @@
 -- mart.fragmentation: market concentration per (complete week, level), spec §4 / §6.5.
 -- Only the top N is named; `other` is never one firm (except in *_other_as_one), so
 -- market-wide HHI / entropy / N_eff are bounds, and top-N indices are conditional.
---   model, base_model: §4.4 bounds, tail items capped at the week's cap (v_N, or
---     cap_week for daily-built weeks), M = m_max_models. For base_model this is only
---     approximate: a variant hidden in other adds to its base beyond the cap.
---   author: §4.6, no per-author cap; upper bound gives all of other to the largest.
+--   model: §4.4 bounds, tail items capped at the week's cap (v_N, or cap_week for
+--     daily-built weeks), M = m_max_models.
+--   author, base_model: §4.6, no per-entity cap (a vendor owns many tail models; a
+--     variant hidden in other adds to its base beyond the cap), so the upper bound
+--     gives all of other to the largest entity.
 --   price_tier: only the free-share bounds (other could be all free or all paid).
 -- Daily-built weeks (source api_day) use the §4.5 safe bounds: other also holds the
 -- missing days of partially listed entities (fragment u = tokens_upper - tokens).
@@ -84,17 +85,17 @@ bounds as (
         t.sum_s2 + t.r * t.r / t.m_pieces as hhi_lower_m,
         t.h_named - case when t.r > 0 then t.r * ln(t.r) else 0 end as entropy_other_as_one,
         t.h_named - case when t.r > 0 then t.r * ln(t.r / t.m_pieces) else 0 end as entropy_upper_m,
-        case when t.level = 'author'
+        case when t.level in ('author', 'base_model')
              -- §4.6: all of other to the largest author (no cap binds for a vendor)
              then t.sum_s2 - t.x1 / t.total_tokens * (t.x1 / t.total_tokens)
                   + (t.x1 / t.total_tokens + t.r) * (t.x1 / t.total_tokens + t.r)
              -- §4.4 / §4.5: tail at the cap, plus the fragment cross term (0 for snapshots)
              else t.sum_s2 + t.q * t.c * t.c + (t.rho_tokens / t.total_tokens) ** 2 + t.fragment_term
         end as hhi_upper,
-        case when t.level = 'author' then null
+        case when t.level in ('author', 'base_model') then null
              when t.m0 = 0 then t.sum_s2
              else t.sum_s2 + t.r * t.r / t.m0 end as hhi_mid,
-        case when t.level = 'author' then null
+        case when t.level in ('author', 'base_model') then null
              when t.m0 = 0 then t.h_named
              else t.h_named - t.r * ln(t.r / t.m0) end as entropy_mid
     from with_tail as t
@@ -104,7 +105,7 @@ indices as (
     select
         b.*,
         case
-            when b.level = 'author'
+            when b.level in ('author', 'base_model')
                 then b.h_named + b.x1 / b.total_tokens * ln(b.x1 / b.total_tokens)
                      - (b.x1 / b.total_tokens + b.r) * ln(b.x1 / b.total_tokens + b.r)
             -- §4.5: Rényi-2 entropy −ln(HHI_upper) is a valid Shannon lower bound
@@ -117,7 +118,7 @@ indices as (
         b.sum_s2 / (b.named_share * b.named_share) as hhi_topn_cond,
         b.h_named / b.named_share + ln(b.named_share) as entropy_topn_cond,
         -- M below the data's own minimum tail count makes the M-bounds infeasible
-        b.level = 'author' or b.m_pieces >= b.m0 as m_feasible
+        b.level in ('author', 'base_model') or b.m_pieces >= b.m0 as m_feasible
     from bounds as b
 ),
 
@@ -131,7 +132,7 @@ concentration as (
         total_tokens as total,
         r as other_share,
         c as cap_share,
-        case when level <> 'author' then cast(m0 as bigint) end as tail_min_models,
+        case when level = 'model' then cast(m0 as bigint) end as tail_min_models,
         1e4 * sum_s2 as hhi_lower_pts,
         case when m_feasible then 1e4 * hhi_lower_m end as hhi_lower_m_pts,
         1e4 * hhi_mid as hhi_mid_pts,

@@ -1,5 +1,6 @@
 import datetime as dt
 import math
+import re
 
 import duckdb
 import polars as pl
@@ -198,7 +199,8 @@ def true_indices(tokens: dict[str, int], key) -> tuple[float, float]:
     return 1e4 * sum(s * s for s in shares), -sum(s * math.log(s) for s in shares)
 
 
-KEYS = {"model": lambda s: s, "author": lambda s: s.split("/")[0]}
+KEYS = {"model": lambda s: s, "author": lambda s: s.split("/")[0],
+        "base_model": lambda s: re.sub(r":[^:/]*$", "", s)}
 
 
 def assert_orderings(row: dict) -> None:
@@ -209,8 +211,8 @@ def assert_orderings(row: dict) -> None:
     assert le(row["hhi_lower_pts"], row["hhi_lower_m_pts"]) and le(row["hhi_lower_m_pts"], row["hhi_upper_pts"])
     assert le(row["neff_lower"], row["neff_upper"])
     assert le(row["entropy_lower"], row["entropy_upper_m"])
-    if row["level"] == "author":
-        # all of other to the largest author beats treating other as a separate firm
+    if row["level"] in ("author", "base_model"):
+        # all of other to the largest entity beats treating other as a separate firm
         assert le(row["hhi_other_as_one_pts"], row["hhi_upper_pts"])
     else:
         assert le(row["hhi_lower_m_pts"], row["hhi_mid_pts"]) and le(row["hhi_mid_pts"], row["hhi_upper_pts"])
@@ -261,8 +263,7 @@ def test_snapshot_bounds_contain_the_true_market(case):
         week = dt.date.fromisoformat(row["week_start"])
         assert row["bound_method"] == "snapshot"
         assert_orderings(row)
-        if row["level"] != "base_model":  # base_model shares the model cap: not a bound if variants hide
-            assert_contains_truth(row, market[week])
+        assert_contains_truth(row, market[week])
         if row["level"] == "model":
             listed, _ = listed_view(market[week], depth)
             total = sum(market[week].values())
@@ -306,5 +307,4 @@ def test_weekly_safe_bounds_contain_the_true_week(case):
     for row in rows.iter_rows(named=True):
         assert row["bound_method"] == "weekly_safe"
         assert_orderings(row)
-        if row["level"] != "base_model":
-            assert_contains_truth(row, truth)
+        assert_contains_truth(row, truth)
