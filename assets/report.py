@@ -163,7 +163,8 @@ class Doc:
                 head = "".join(f"<th>{_inline(h)}</th>" for h in block[1])
                 rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
                                for row in block[2])
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+                body.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+                            "</table></div>")
             elif kind == "img":
                 data = base64.b64encode(block[2].read_bytes()).decode()
                 body.append(f'<figure><img alt="{html.escape(block[1])}" src="data:image/png;base64,{data}">'
@@ -188,6 +189,7 @@ th{background:#f0f2f5}tbody tr:nth-child(even){background:#fafbfc}
 .note{border-left:4px solid #c8a400;background:#fff8d6;padding:8px 12px;margin:1em 0}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #e3e6ea}
 figcaption{font-size:.85em;color:#5a6472}
+.scroll{overflow-x:auto}td code{overflow-wrap:anywhere}
 """
 
 
