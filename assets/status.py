@@ -13,7 +13,9 @@ def warehouse_status(db: Path) -> str:
         origin = conn.execute("select value from raw.warehouse_info where key = 'origin'").fetchall()
         weeks = conn.execute(
             "select week_start, is_complete, source from core.market_week order by week_start").fetchall()
-        as_of, pulls = conn.execute("select max(as_of), count(*) from raw.pulls").fetchall()[0]
+        as_of, pulls = conn.execute(
+            "select max(as_of) filter (where endpoint = 'datasets/rankings-daily'), count(*) from raw.pulls"
+        ).fetchall()[0]
         restated = conn.execute(
             """select count(*) from (select period, segment_type, segment, bucket_date
                                      from raw.rankings group by all having count(distinct pull_id) > 1)"""
@@ -33,8 +35,8 @@ def warehouse_status(db: Path) -> str:
         f"gaps: {', '.join(gaps) if gaps else 'none'}",
         f"weeks built from daily rows (period=week refused): {from_days}",
         f"pulls landed: {pulls}; buckets restated at least once: {restated}",
-        f"last as_of: {as_of}",
-        CITATION.format(as_of=as_of),
+        f"last as_of: {as_of:%Y-%m-%dT%H:%M:%SZ}" if as_of else "last as_of: none",
+        CITATION.format(as_of=f"{as_of:%Y-%m-%dT%H:%M:%SZ}" if as_of else "unknown"),
         f"last run: {_last_run()}",
     ]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ against the instance in DAGSTER_HOME (default data/dagster_home), so CLI runs sh
 import datetime as dt
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +53,9 @@ def _monday(value: str, name: str) -> dt.date:
 def _setup_dagster_home() -> None:
     home = Path(os.environ.get("DAGSTER_HOME") or DATA_DIR / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # the project's settings: one run at a time, no telemetry
+        shutil.copyfile(DATA_DIR / "dagster_home" / "dagster.yaml", config)
     os.environ["DAGSTER_HOME"] = str(home)
 
 
@@ -196,7 +200,11 @@ def _maybe_report(db: Path, week: str | None) -> None:
         from assets.report import write_report  # the weekly brief
     except ImportError:
         return
-    paths = write_report(db, week)
+    try:
+        paths = write_report(db, week)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     out.print(f"brief: {paths['md']}")
     out.print(f"       {paths['html']}")
 
