@@ -158,6 +158,61 @@ def _row_problems(data: list, problems: list[str]) -> list[dict]:
     return good
 
 
+_TEXT_SCHEMA = {"row": pl.Int64, "date": pl.String, "model_permaslug": pl.String, "total_tokens": pl.String}
+_TYPED_SCHEMA = {"row": pl.Int64, "bucket_date": pl.Date, "model_permaslug": pl.String, "tokens": pl.Int64}
+_FIELD_SET = frozenset(ROW_FIELDS)
+
+
+def _text_rows(data: list, problems: list[str]) -> pl.DataFrame:
+    """The rows as a frame of strings. Columns are gathered in bulk when every row is an object of
+    exactly the three string fields (the normal case); otherwise each row is checked and named."""
+    if all(type(item) is dict and item.keys() == _FIELD_SET for item in data):
+        columns = {f: [item[f] for item in data] for f in ROW_FIELDS}
+        try:  # strict: a non-string value raises instead of being cast; JSON null shows as a null
+            frame = pl.DataFrame({"row": range(1, len(data) + 1), **columns}, schema=_TEXT_SCHEMA, strict=True)
+            if not frame.null_count().sum_horizontal().item():
+                return frame
+        except (TypeError, pl.exceptions.PolarsError):
+            pass
+    return pl.DataFrame(_row_problems(data, problems), schema=_TEXT_SCHEMA)
+
+
+def _typed_rows(text: pl.DataFrame, problems: list[str]) -> pl.DataFrame:
+    """Dates and integer tokens, vectorised for rows of the documented shape; any other row goes
+    through the row-by-row rules below, which name the problem (so messages never depend on
+    which path a row took)."""
+    typed = text.select(
+        "row",
+        pl.when(pl.col("date").str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+        .then(pl.col("date").str.to_date("%Y-%m-%d", strict=False)).alias("bucket_date"),
+        "model_permaslug",
+        pl.when(pl.col("total_tokens").str.contains(r"^[0-9]+$"))
+        .then(pl.col("total_tokens").str.to_integer(strict=False)).alias("tokens"),
+    )
+    ok = pl.col("bucket_date").is_not_null() & pl.col("tokens").is_not_null()
+    odd = text.filter(~typed.select(ok).to_series())
+    if odd.is_empty():
+        return typed
+    return pl.concat([typed.filter(ok), _typed_rows_one_by_one(odd, problems)]).sort("row")
+
+
+def _typed_rows_one_by_one(text: pl.DataFrame, problems: list[str]) -> pl.DataFrame:
+    typed_rows = []
+    for rec in text.iter_rows(named=True):
+        day = _parse_date(rec["date"])
+        where = f"row {rec['row']} (bucket {rec['date']}, model {_show(rec['model_permaslug'])})"
+        if day is None and len(rec["date"]) == 10 and rec["date"][4] == "-":
+            problems.append(f"{where} field date: {rec['date']!r} is not a real calendar date")
+        tokens = int(rec["total_tokens"]) if rec["total_tokens"].isascii() and rec["total_tokens"].isdigit() else None
+        if tokens is not None and tokens > MAX_BIGINT:
+            problems.append(f"{where} field total_tokens: {_show(rec['total_tokens'])} exceeds 64-bit range")
+            tokens = None
+        if day is None or tokens is None:
+            continue
+        typed_rows.append((rec["row"], day, rec["model_permaslug"], tokens))
+    return pl.DataFrame(typed_rows, schema=_TYPED_SCHEMA, orient="row")
+
+
 def _pandera_problems(exc: pandera.errors.SchemaErrors, frame: pl.DataFrame, bucket_col: str) -> list[str]:
     problems = []
     cases = exc.failure_cases
@@ -202,34 +257,16 @@ def parse_rankings(stored: StoredPull, body: bytes, raw_path: str | None = None)
         data = []
     elif not data:
         problems.append("data: empty — the API returned no rows for the requested window")
-    rows = _row_problems(data, problems)
+    text = _text_rows(data, problems)
     period = stored.params.get("period", "day")
-    text = pl.DataFrame(rows, schema={"row": pl.Int64, "date": pl.String,
-                                      "model_permaslug": pl.String, "total_tokens": pl.String})
     try:
         RankingRowsText.validate(text, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         problems += _pandera_problems(exc, text, "date")
-    typed_rows, bad_rows = [], set()
-    for rec in text.iter_rows(named=True):
-        day = _parse_date(rec["date"])
-        where = f"row {rec['row']} (bucket {rec['date']}, model {_show(rec['model_permaslug'])})"
-        if day is None and len(rec["date"]) == 10 and rec["date"][4] == "-":
-            problems.append(f"{where} field date: {rec['date']!r} is not a real calendar date")
-        tokens = int(rec["total_tokens"]) if rec["total_tokens"].isascii() and rec["total_tokens"].isdigit() else None
-        if tokens is not None and tokens > MAX_BIGINT:
-            problems.append(f"{where} field total_tokens: {_show(rec['total_tokens'])} exceeds 64-bit range")
-            tokens = None
-        if day is None or tokens is None:
-            bad_rows.add(rec["row"])
-            continue
-        typed_rows.append((rec["row"], day, rec["model_permaslug"], tokens))
+    typed = _typed_rows(text, problems)
     if meta is not None and meta[1] and meta[2]:
         _, start, end = meta
         window_start = start - dt.timedelta(days=start.weekday()) if period == "week" else start
-        typed = pl.DataFrame(typed_rows, schema={"row": pl.Int64, "bucket_date": pl.Date,
-                                                 "model_permaslug": pl.String, "tokens": pl.Int64},
-                             orient="row")
         typed = typed.with_columns(
             ((pl.col("bucket_date").dt.weekday() == 1) | pl.lit(period != "week")).alias("is_monday"),
             pl.col("bucket_date").is_between(window_start, end).alias("in_window"),
