@@ -13,6 +13,15 @@ from orchestration.resources import DataApiResource, WarehouseResource
 INVARIANT_CHECKS = ("shares_sum_to_one", "complete_weeks_have_7_days", "ranks_are_dense")
 
 
+def _run_continues_with(context, *steps: str) -> bool:
+    """Whether this run also executes any of `steps` after the current one: only a run's last
+    writing step publishes, so readers and crashes never see the warehouse between two steps."""
+    planned = context.run.step_keys_to_execute
+    if planned is None:
+        planned = [node.name for node in context.job_def.nodes]
+    return any(step in planned for step in steps)
+
+
 def _week_range(context) -> tuple[dt.date, dt.date]:
     keys = context.partition_keys
     return dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
@@ -64,13 +73,14 @@ def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     pulls = warehouse.raw_store().read_run(context.run_id)
     parsed = validate(warehouse.raw_store(), pulls)
     wh = warehouse.warehouse()
-    with wh.writer(on_wait=context.log.info) as conn:
+    with wh.writer(on_wait=context.log.info, run_id=context.run_id, step="landed",
+                   publish=not _run_continues_with(context, "core_tables", "marts")) as conn:
         found = conn.execute("select value from raw.warehouse_info where key = 'origin'").fetchall()
         check_origin(found[0][0] if found else None, warehouse.origin)
         if not found:
             conn.execute("insert into raw.warehouse_info values ('origin', ?)", [warehouse.origin])
         summary = land(conn, parsed)
-    warehouse.raw_store().record_landed([p.sha256 for p in pulls])
+        wh.note_landed([p.sha256 for p in pulls])  # recorded for `rebuild` once the run publishes
     meta = {
         "pulls_landed": summary.pulls_landed,
         "pulls_already_landed": summary.pulls_unchanged,
@@ -96,7 +106,8 @@ def core_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     """The current truth (latest as_of per bucket) rebuilt from raw, published only if its
     invariants hold: shares sum to 1 within each week, no week marked complete with fewer than
     7 days of data, ranks run 1..N."""
-    with warehouse.warehouse().writer(on_wait=context.log.info) as conn:
+    with warehouse.warehouse().writer(on_wait=context.log.info, run_id=context.run_id, step="core",
+                                      publish=not _run_continues_with(context, "marts")) as conn:
         counts = build_core(conn)
         results = assert_invariants(conn)  # raises before publishing if any fails
     for table in CORE_TABLES:

@@ -8,6 +8,19 @@ old file open keeps its consistent snapshot; the next connection sees the new
 one. A crash at any point leaves the published file as it was (the stale
 working copy is discarded at the next write). A run lock (`<db>.lock`, flock)
 serialises writers across processes; it is re-entrant within a process.
+
+The steps of one Dagster run (land, core, marts) share one staging copy
+(`.<name>.stage`, owner in `.<name>.stage.json`): each step commits into it and
+only the run's last step publishes, so a reader or a crash sees the warehouse
+as it was before the run or after it, never between two steps. A stage left
+by a killed run is discarded by the next run; a stage whose owner is still
+alive is never touched. Publishing checks that the published file is still the
+one the stage was copied from, so a second writer can never be overwritten.
+
+Test hook (inert in production): if TOKENTIDE_TEST_PAUSE names a point such as
+`marts:before-commit`, the writer announces it in `$TOKENTIDE_TEST_PAUSE_DIR/paused`
+and waits there until `release` appears in that folder, so crash and concurrency
+tests can kill -9 or race a run at an exact stage (tests/reliability/).
 """
 
 import contextlib
@@ -22,7 +35,9 @@ from pathlib import Path
 
 import duckdb
 
+from assets.raw_store import RawStore
 from assets.schema import ensure_schema
+from assets.settings import raw_dir_for
 
 CONNECTION_CONFIG = {"python_enable_replacements": False}
 # Files readable by the standalone DuckDB CLI too (PyPI's duckdb-cli is 1.x; 2.x storage is newer).
@@ -37,6 +52,46 @@ class WarehouseMissing(FileNotFoundError):
     """No warehouse has been published at the path yet."""
 
 
+class WarehouseWriteError(OSError):
+    """The working copy could not be written or published (disk full, read-only folder, ...)."""
+
+
+PAUSE_ENV, PAUSE_DIR_ENV = "TOKENTIDE_TEST_PAUSE", "TOKENTIDE_TEST_PAUSE_DIR"
+
+
+def _test_pause(point: str) -> None:
+    """Test-only: stop at `point` until released (see the module docstring); no-op unless set."""
+    if os.environ.get(PAUSE_ENV) != point:
+        return
+    folder = Path(os.environ[PAUSE_DIR_ENV])
+    (folder / "paused.tmp").write_text(f"{point} {os.getpid()}\n")
+    os.replace(folder / "paused.tmp", folder / "paused")
+    deadline = time.monotonic() + 120
+    while not (folder / "release").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"test pause at {point} was never released")
+        time.sleep(0.05)
+
+
+def _fingerprint(path: Path) -> list[int] | None:
+    """Identity of the published file: os.replace gives every publish a new inode."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 _held: dict[str, int] = {}
 _held_guard = threading.Lock()
 
@@ -46,6 +101,9 @@ class Warehouse:
         self.path = Path(path).resolve()
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.work_path = self.path.with_name(f".{self.path.name}.work")
+        self.stage_path = self.path.with_name(f".{self.path.name}.stage")
+        self.stage_meta_path = self.path.with_name(f".{self.path.name}.stage.json")
+        self._pending_landed: list[str] = []
 
     # -- the run lock ---------------------------------------------------------
     @contextlib.contextmanager
@@ -109,44 +167,118 @@ class Warehouse:
     # -- writing ---------------------------------------------------------------
     @contextlib.contextmanager
     def writer(self, timeout_s: float | None = None, on_wait: Callable[[str], None] | None = None,
-               fresh: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to a private working copy in an open transaction; published on success.
-        `fresh` starts from an empty database instead of a copy (for `rebuild`)."""
+               fresh: bool = False, *, run_id: str | None = None, publish: bool = True,
+               step: str = "write") -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to a private copy in an open transaction; published on success.
+
+        `fresh` starts from an empty database instead of a copy (for `rebuild`). With `run_id`
+        the copy is the run's stage, shared by the run's steps; it is published only when
+        `publish` is true (the run's last step). `step` names the step for messages and the
+        test pause points (`<step>:before-commit`, `<step>:before-publish`)."""
         with self.run_lock(timeout_s, on_wait):
-            self.work_path.unlink(missing_ok=True)
-            self.work_path.with_name(self.work_path.name + ".wal").unlink(missing_ok=True)
-            if self.path.exists() and not fresh:
-                shutil.copyfile(self.path, self.work_path)
-            conn = duckdb.connect(str(self.work_path), config=WRITER_CONFIG)
+            path = self.stage_path if run_id else self.work_path
+            try:
+                base = self._open_stage(run_id, fresh) if run_id else self._open_work_at(self.work_path, fresh)
+                conn = duckdb.connect(str(path), config=WRITER_CONFIG)
+            except (OSError, duckdb.IOException) as exc:
+                self._discard(path)
+                raise self._write_error(exc) from None
             try:
                 ensure_schema(conn)
                 conn.execute("begin")
                 try:
                     yield conn
+                    _test_pause(f"{step}:before-commit")
                     conn.execute("commit")
                 except BaseException:
                     conn.execute("rollback")
                     raise
-                conn.execute("checkpoint")
-                conn.close()
-                self._publish()
+                try:
+                    conn.execute("checkpoint")
+                    conn.close()
+                    if run_id:
+                        self._save_stage(run_id, base)
+                    if publish:
+                        _test_pause(f"{step}:before-publish")
+                        self._publish(path, base)
+                except (OSError, duckdb.IOException) as exc:
+                    raise self._write_error(exc) from None
             except BaseException:
                 conn.close()
-                self.work_path.unlink(missing_ok=True)
+                self._discard(path)
                 raise
+        if publish and run_id:
+            self._record_landed()
 
-    def _publish(self) -> None:
-        fd = os.open(self.work_path, os.O_RDONLY)
+    def note_landed(self, pull_ids: list[str]) -> None:
+        """Pulls landed in the open staged write: appended to landed.jsonl when the run publishes."""
+        self._pending_landed += pull_ids
+
+    def _open_stage(self, run_id: str, fresh: bool) -> list[int] | None:
+        """Continue this run's stage, or start one from the published file."""
+        meta = self._stage_meta()
+        if meta.get("run_id") == run_id and self.stage_path.exists():
+            self._pending_landed = list(meta.get("landed", []))
+            return meta.get("base")
+        if meta and meta.get("pid") != os.getpid() and _pid_alive(int(meta.get("pid", 0))):
+            raise WarehouseBusy(f"Dagster run {meta.get('run_id')} (pid {meta.get('pid')}) is part-way through "
+                                f"writing {self.path}; try again when it has finished")
+        self._pending_landed = []
+        return self._open_work_at(self.stage_path, fresh)
+
+    def _open_work_at(self, path: Path, fresh: bool) -> list[int] | None:
+        self._discard(path)  # a stage left by a killed run, or a failed one
+        base = _fingerprint(self.path)
+        if base is not None and not fresh:
+            shutil.copyfile(self.path, path)
+        return base
+
+    def _stage_meta(self) -> dict:
+        try:
+            return json.loads(self.stage_meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def _save_stage(self, run_id: str, base: list[int] | None) -> None:
+        tmp = self.stage_meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "base": base,
+                                   "landed": self._pending_landed}))
+        os.replace(tmp, self.stage_meta_path)
+
+    def _discard(self, path: Path) -> None:
+        for stale in (path, path.with_name(path.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        if path == self.stage_path:
+            self.stage_meta_path.unlink(missing_ok=True)
+
+    def _write_error(self, exc: BaseException) -> WarehouseWriteError:
+        return WarehouseWriteError(
+            f"could not write the warehouse beside {self.path}: {exc}. Is the disk full, or the folder "
+            f"read-only? Nothing was published: {self.path} is as it was before this run.")
+
+    def _publish(self, path: Path, base: list[int] | None) -> None:
+        if _fingerprint(self.path) != base:
+            raise WarehouseBusy(f"{self.path} was published by another writer while this run was writing; "
+                                "nothing from this run was published, run it again")
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(self.work_path, self.path)
+        os.replace(path, self.path)
         dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        if path == self.stage_path:
+            self.stage_meta_path.unlink(missing_ok=True)
+
+    def _record_landed(self) -> None:
+        # after the publish: a crash in between is healed by the rerun, which records its pulls again
+        if self._pending_landed:
+            RawStore(raw_dir_for(self.path)).record_landed(self._pending_landed)
+            self._pending_landed = []
 
     def origin(self) -> str | None:
         """'live' or 'synthetic' for a published warehouse, None when there is none yet."""
