@@ -98,6 +98,10 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
         except WarehouseBusy as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
+        except OSError as exc:  # the lock file beside the warehouse: a read-only or full disk
+            console.print(f"[red]error:[/red] cannot write beside {db} ({exc.strerror or exc}: {exc.filename or db}); "
+                          "tokentide needs a writable folder for the warehouse, its lock and raw/. Nothing was changed.")
+            raise typer.Exit(1) from None
         finally:
             progress.set_reporter(None)
     if not result.success:
@@ -238,6 +242,23 @@ def rebuild(db: DbOption = None, wait: WaitOption = True) -> None:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     out.print(summary)
+
+
+@app.command()
+def checksum(db: DbOption = None) -> None:
+    """Print an order-independent checksum of every raw, core and mart table (rows:digest); a
+    `rebuild` from data/raw/ reproduces them exactly."""
+    from assets.checksum import table_checksums
+    from assets.warehouse import Warehouse, WarehouseMissing
+
+    try:
+        with Warehouse((db or default_db_path()).resolve()).reader() as conn:
+            sums = table_checksums(conn)
+    except WarehouseMissing as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for table, value in sums.items():
+        out.print(f"{table}\t{value}", highlight=False)
 
 
 @app.command()
