@@ -15,7 +15,8 @@ import duckdb
 from assets.landing import land_catalogue, land_rankings
 from assets.parse import PayloadError, describe, parse_catalogue, parse_rankings
 from assets.raw_store import RawStore, StoredPull
-from assets.source.client import CATEGORIES, MODALITIES, BadRequestError, DataApiClient, plan_windows
+from assets.source.client import (CATEGORIES, DATA_FLOOR, MODALITIES, BadRequestError, DataApiClient,
+                                  plan_windows)
 
 Progress = Callable[[str], None]
 
@@ -34,14 +35,15 @@ class PullRequest:
 
 
 def plan_requests(first_week: dt.date, last_week: dt.date, *, daily: bool = True,
-                  segments: bool = True) -> list[PullRequest]:
-    """Requests covering weeks first_week..last_week (Mondays): about one per 366 days per feed."""
+                  segments: bool = True, floor: dt.date = DATA_FLOOR) -> list[PullRequest]:
+    """Requests covering weeks first_week..last_week (Mondays): about one per 366 days per feed.
+    `floor` is the first day with data (the Data API's; a simulated market may start earlier)."""
     end = last_week + dt.timedelta(days=6)
-    requests = [PullRequest("week", s, e) for s, e in plan_windows(first_week, end, "week")]
+    requests = [PullRequest("week", s, e) for s, e in plan_windows(first_week, end, "week", floor=floor)]
     if daily:
-        requests += [PullRequest("day", s, e) for s, e in plan_windows(first_week, end, "day")]
+        requests += [PullRequest("day", s, e) for s, e in plan_windows(first_week, end, "day", floor=floor)]
     if segments:
-        for s, e in plan_windows(first_week, end, "week"):
+        for s, e in plan_windows(first_week, end, "week", floor=floor):
             requests += [PullRequest("week", s, e, category=c) for c in CATEGORIES]
             requests += [PullRequest("week", s, e, modality=m) for m in MODALITIES]
     return requests

@@ -70,9 +70,14 @@ def build_marts(
     names: tuple[str, ...] = MARTS,
 ) -> dict[str, int]:
     """Rebuild the named marts in dependency order; returns row counts by mart."""
-    params.apply(conn)
-    conn.execute(read_sql("marts/macros"))  # shared SQL helpers (temp macros, e.g. the normal tail)
+    prepare_marts(conn, params)
     return {name: build_mart(conn, name) for name in names}
+
+
+def prepare_marts(conn: duckdb.DuckDBPyConnection, params: MartParams = MartParams()) -> None:
+    """Set the spec constants and the shared SQL helpers (temp macros) on this connection."""
+    params.apply(conn)
+    conn.execute(read_sql("marts/macros"))
 
 
 _COMMENT = re.compile(
