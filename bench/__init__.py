@@ -1,0 +1,1 @@
+"""tokentide's benchmark suite (not tests): `uv run python -m bench --help`."""

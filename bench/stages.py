@@ -1,0 +1,171 @@
+"""One benchmark stage per process: `python -m bench.stages <stage> '<json args>' <out.json>`.
+
+Each stage writes {"steps": {name: {"wall_s", "cpu_s"}}, "info": {...}} to out.json. CPU is
+process CPU (every DuckDB thread included). The parent adds the process's own wall/CPU/peak RSS.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+STEPS: dict[str, dict] = {}
+INFO: dict = {}
+
+
+@contextlib.contextmanager
+def step(name: str):
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    STEPS[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+
+
+def _size(args: dict):
+    from bench.workload import Size
+
+    return Size(**args["size"])
+
+
+def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = True) -> None:
+    """What the weekly_refresh job's steps do, in the same order and transactions (without Dagster)."""
+    from assets.core import build_core
+    from assets.ingest import assert_invariants, fetch, land, plan_requests, validate
+    from assets.marts import build_marts
+    from assets.raw_store import RawStore
+    from assets.settings import raw_dir_for
+    from assets.warehouse import Warehouse
+    from bench.workload import simulated_client
+
+    with step("simulator (market build, not tokentide)"):
+        client = simulated_client(size)
+    store = RawStore(raw_dir_for(db))
+    store.mark_origin("synthetic")
+    requests = plan_requests(first, last, daily=size.daily, segments=size.segments, floor=size.first_week)
+    with step("fetch + keep raw"), client:
+        outcome = fetch(client, store, requests, catalogue=catalogue)
+    with step("validate"):
+        parsed = validate(store, outcome.stored)
+    wh = Warehouse(db)
+    with step("land (+ copy/publish)"), wh.writer() as conn:
+        if not conn.execute("select 1 from raw.warehouse_info where key = 'origin'").fetchall():
+            conn.execute("insert into raw.warehouse_info values ('origin', 'synthetic')")
+        summary = land(conn, parsed)
+    with step("core (+ copy/publish)"), wh.writer() as conn:
+        build_core(conn)
+        assert_invariants(conn)
+    with step("marts (+ copy/publish)"), wh.writer() as conn:
+        INFO["mart_rows"] = build_marts(conn)
+    INFO.update(requests=len(requests) + int(catalogue), pulls=len(outcome.stored), rows=summary.rows,
+                weeks=len(summary.weeks), db_mib=db.stat().st_size / 2**20)
+
+
+def generate(args: dict) -> None:
+    """Build the base warehouse of a size: weeks 1..N pulled, landed, core and marts built."""
+    size = _size(args)
+    db = Path(args["db"])
+    _ingest(db, size, size.first_week, size.last_week)
+
+
+def rebuild(args: dict) -> None:
+    """W2: full rebuild of core and every mart from raw, in one writer transaction (copy → publish)."""
+    from assets.core import build_core
+    from assets.ingest import assert_invariants
+    from assets.marts import MARTS, MartParams, build_mart, prepare_marts
+    from assets.warehouse import Warehouse
+
+    writer = Warehouse(args["db"]).writer()
+    with step("copy to working file"):
+        conn = writer.__enter__()
+    with step("core"):
+        counts = build_core(conn)
+    with step("core invariants"):
+        assert_invariants(conn)
+    with step("marts"):
+        prepare_marts(conn, MartParams())
+        for name in MARTS:
+            with step(f"mart.{name}"):
+                build_mart(conn, name)
+    with step("commit + checkpoint + publish"):
+        writer.__exit__(None, None, None)
+    INFO.update(model_weeks=counts["model_week"], weeks=counts["market_week"],
+                segment_rows=counts["segment_week"], db_mib=Path(args["db"]).stat().st_size / 2**20)
+
+
+def increment(args: dict) -> None:
+    """W3: the Monday run on the base warehouse: week N+1 plus re-pulls of the 2 weeks before it."""
+    size = _size(args)
+    last = size.last_week + dt.timedelta(weeks=1)
+    _ingest(Path(args["db"]), size, last - dt.timedelta(weeks=2), last)
+
+
+def queries(args: dict) -> None:
+    """W4: the README's queries on a read-only connection; cold (first) run and warm median."""
+    import statistics
+
+    import duckdb
+
+    from bench.workload import README_QUERIES
+
+    repeat = int(args.get("repeat", 7))
+    for name, sql in README_QUERIES.items():
+        conn = duckdb.connect(args["db"], read_only=True)
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            rows = conn.execute(sql).fetchall()
+            times.append(time.perf_counter() - t)
+        conn.close()
+        STEPS[name] = {"wall_s": statistics.median(times[1:] or times), "cold_s": times[0],
+                       "cpu_s": float("nan"), "rows": len(rows)}
+
+
+def floor(args: dict) -> None:
+    """The orchestration floor: start Dagster and materialize one trivial asset, like the CLI runs."""
+    import dagster as dg
+
+    @dg.asset
+    def trivial() -> int:
+        return 1
+
+    job = dg.Definitions(assets=[trivial], executor=dg.in_process_executor).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=dg.DagsterInstance.get(),
+                                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    assert result.success
+
+
+def standin(args: dict) -> None:
+    """W1's Data API: the default simulated market over HTTP on 127.0.0.1; logs request times."""
+    from assets.source.server import serve
+    from assets.source.simulator import DataApiSimulator, MarketConfig, SimulatedMarket
+
+    sim = DataApiSimulator(SimulatedMarket(MarketConfig()))
+    log = open(args["log"], "a")  # noqa: SIM115 - open for the server's lifetime
+    handle = sim.handle
+
+    def logged(request):
+        log.write(f"{time.time()}\n")
+        log.flush()
+        return handle(request)
+
+    sim.handle = logged
+    with serve(sim, port=int(args["port"])) as base_url:
+        Path(args["ready"]).write_text(base_url)
+        while True:
+            time.sleep(3600)
+
+
+def main() -> None:
+    stage, args, out = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3])
+    wall, cpu = time.perf_counter(), time.process_time()
+    globals()[stage](args)
+    total = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    out.write_text(json.dumps({"steps": STEPS, "stage_total": total, "info": INFO,
+                               "self_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+                              default=str))
+
+
+if __name__ == "__main__":
+    main()
