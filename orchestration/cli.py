@@ -238,7 +238,7 @@ def rebuild(db: DbOption = None, wait: WaitOption = True) -> None:
     db = (db or default_db_path()).resolve()
     try:
         summary = rebuild_from_raw(db, timeout_s=None if wait else 0, on_wait=console.print)
-    except WarehouseBusy as exc:
+    except (WarehouseBusy, OSError) as exc:  # busy, no raw responses, or an unwritable folder
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     out.print(summary)
