@@ -258,7 +258,7 @@ def checksum(db: DbOption = None) -> None:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     for table, value in sums.items():
-        out.print(f"{table}\t{value}", highlight=False)
+        typer.echo(f"{table}\t{value}")  # plain tab-separated lines, for diff and scripts
 
 
 @app.command()
