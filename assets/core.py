@@ -5,8 +5,11 @@ the same core tables, which is what makes `tokentide rebuild` exact. Every
 table is recomputed in full, but only the rows that differ are written: the
 tables carry primary keys, and rewriting half a million unchanged keyed rows
 costs several times more than computing them (a new week touches a few
-thousand rows).
+thousand rows). `since_week` limits the work to the weeks from that Monday on,
+which is exact because a core week is derived from that week's buckets alone.
 """
+
+import datetime as dt
 
 import duckdb
 
@@ -22,14 +25,26 @@ CORE_TABLES = (
 )
 
 
-def build_core(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rebuild every core table from raw inside the caller's transaction; returns row counts."""
+# Tables keyed by week; model_dim spans all weeks and is always derived in full (it is small).
+WEEKLY_TABLES = ("market_week", "model_week", "segment_market_week", "segment_week")
+
+
+def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = None) -> dict[str, int]:
+    """Rebuild the core tables from raw inside the caller's transaction: every week, or (with
+    `since_week`) the weeks from that week's Monday on. Returns each table's row count."""
+    since = since_week - dt.timedelta(days=since_week.weekday()) if since_week else dt.date.min
+    conn.execute("set variable core_since = ?::date", [since])
     conn.execute(f"create or replace temp table latest_rankings as {read_sql('core/latest_rankings')}")
     conn.execute(f"create or replace temp table core_market_week_staged as {read_sql('core/market_week')}")
     counts: dict[str, int] = {}
     for table in CORE_TABLES:
         source = "select * from core_market_week_staged" if table == "market_week" else read_sql(f"core/{table}")
-        counts[table] = _replace_rows(conn, table, source)
+        if since_week and table in WEEKLY_TABLES:
+            conn.execute(f"delete from core.{table} where week_start >= ?", [since])
+            conn.execute(f"insert into core.{table} by name {source}")
+            counts[table] = conn.execute(f"select count(*) from core.{table}").fetchall()[0][0]
+        else:
+            counts[table] = _replace_rows(conn, table, source)
     conn.execute("drop table latest_rankings")
     conn.execute("drop table core_market_week_staged")
     return counts

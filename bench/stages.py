@@ -29,7 +29,8 @@ def _size(args: dict):
     return Size(**args["size"])
 
 
-def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = True) -> None:
+def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = True,
+            incremental_core: bool = False) -> None:
     """What the weekly_refresh job's steps do, in the same order and transactions (without Dagster)."""
     from assets.core import build_core
     from assets.ingest import assert_invariants, fetch, land, plan_requests, validate
@@ -54,7 +55,9 @@ def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = 
             conn.execute("insert into raw.warehouse_info values ('origin', 'synthetic')")
         summary = land(conn, parsed)
     with step("core (+ copy/publish)"), wh.writer() as conn:
-        build_core(conn)
+        changed = summary.new_weeks + summary.restated_weeks
+        # the pulled weeks are the only ones that can change (segments and daily rows included)
+        build_core(conn, since_week=first if incremental_core and changed else None)
         assert_invariants(conn)
     with step("marts (+ copy/publish)"), wh.writer() as conn:
         INFO["mart_rows"] = build_marts(conn)
@@ -95,10 +98,12 @@ def rebuild(args: dict) -> None:
 
 
 def increment(args: dict) -> None:
-    """W3: the Monday run on the base warehouse: week N+1 plus re-pulls of the 2 weeks before it."""
+    """W3: the Monday run on the base warehouse: week N+1 plus re-pulls of the 2 weeks before it;
+    `incremental_core` rebuilds core for the pulled weeks only (marts are always rebuilt in full)."""
     size = _size(args)
     last = size.last_week + dt.timedelta(weeks=1)
-    _ingest(Path(args["db"]), size, last - dt.timedelta(weeks=2), last)
+    _ingest(Path(args["db"]), size, last - dt.timedelta(weeks=2), last,
+            incremental_core=bool(args.get("incremental_core")))
 
 
 def queries(args: dict) -> None:

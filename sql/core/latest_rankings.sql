@@ -1,12 +1,15 @@
 -- The version of every ranking bucket that core shows: the latest meta.as_of
 -- (then the latest pull) per (period, segment, bucket). Days covered come from
 -- the meta window the pull applied, so a week pulled mid-week counts as partial.
+-- Only buckets from the Monday `core_since` on (every bucket on a full rebuild): a
+-- core week depends on the buckets of that week alone.
 with versions as (
     select distinct
         r.period, r.segment_type, r.segment, r.bucket_date, r.pull_id, r.as_of,
         p.pulled_at, p.meta_start_date, p.meta_end_date
     from raw.rankings as r
     join raw.pulls as p using (pull_id)
+    where r.bucket_date >= getvariable('core_since')
 ),
 
 latest as (
@@ -36,6 +39,7 @@ final as (
         end as days_covered
     from raw.rankings as r
     join latest as l using (period, segment_type, segment, bucket_date, pull_id)
+    where r.bucket_date >= getvariable('core_since')
 )
 
 select * from final
