@@ -50,16 +50,17 @@ def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = 
     with step("validate"):
         parsed = validate(store, outcome.stored)
     wh = Warehouse(db)
-    with step("land (+ copy/publish)"), wh.writer() as conn:
+    run = f"bench-{time.time_ns()}"  # the job's steps share one staged copy; the last one publishes
+    with step("land (+ copy to stage)"), wh.writer(run_id=run, publish=False, step="landed") as conn:
         if not conn.execute("select 1 from raw.warehouse_info where key = 'origin'").fetchall():
             conn.execute("insert into raw.warehouse_info values ('origin', 'synthetic')")
         summary = land(conn, parsed)
-    with step("core (+ copy/publish)"), wh.writer() as conn:
+    with step("core"), wh.writer(run_id=run, publish=False, step="core") as conn:
         changed = summary.new_weeks + summary.restated_weeks
         # the pulled weeks are the only ones that can change (segments and daily rows included)
         build_core(conn, since_week=first if incremental_core and changed else None)
         assert_invariants(conn)
-    with step("marts (+ copy/publish)"), wh.writer() as conn:
+    with step("marts (+ publish)"), wh.writer(run_id=run, step="marts") as conn:
         INFO["mart_rows"] = build_marts(conn)
     INFO.update(requests=len(requests) + int(catalogue), pulls=len(outcome.stored), rows=summary.rows,
                 weeks=len(summary.weeks), db_mib=db.stat().st_size / 2**20)
