@@ -2,6 +2,7 @@
 against the instance in DAGSTER_HOME (default data/dagster_home), so CLI runs show up in
 `dagster dev` too."""
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -63,31 +64,44 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
          title: str = "pulling") -> dict:
     """Materialize the weekly_refresh job for weeks first..last as one Dagster run; exit 1 on failure."""
     _setup_dagster_home()
-    import dagster as dg
-
-    from assets import progress
     from assets.warehouse import Warehouse, WarehouseBusy
-    from orchestration.definitions import defs
-    from orchestration.resources import DataApiResource, WarehouseResource
 
-    resources = {
-        "data_api": DataApiResource(base_url=os.environ.get("OPENROUTER_BASE_URL") or
-                                    "https://openrouter.ai/api/v1", demo=demo, demo_revision=revision),
-        "warehouse": WarehouseResource(path=str(db), origin="synthetic" if demo else "live"),
-    }
-    job = defs.resolve_job_def("weekly_refresh")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task(f"{title} {first}..{last}", total=None)
+    # The run lock first, held for the whole run: a busy warehouse or an unwritable folder is
+    # reported at once, before Dagster loads (seconds), and the run's steps re-enter the lock.
+    lock = contextlib.ExitStack()
+    try:
+        lock.enter_context(Warehouse(db).run_lock(timeout_s=None if wait else 0, on_wait=console.print))
+    except WarehouseBusy as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except OSError as exc:  # the lock file beside the warehouse: a read-only folder or a full disk
+        console.print(f"[red]error:[/red] cannot write beside {db} ({exc.strerror or exc}: {exc.filename or db}); "
+                      "tokentide needs a writable folder for the warehouse, its lock and raw/. Nothing was changed.")
+        raise typer.Exit(1) from None
+    with lock:
+        import dagster as dg
 
-        def report(message: str) -> None:
-            step = re.match(r"\[(\d+)/(\d+)\]", message)
-            if step:
-                bar.update(task, completed=int(step[1]), total=int(step[2]))
+        from assets import progress
+        from orchestration.definitions import defs
+        from orchestration.resources import DataApiResource, WarehouseResource
 
-        progress.set_reporter(report)
-        try:
-            with Warehouse(db).run_lock(timeout_s=None if wait else 0, on_wait=console.print):
+        resources = {
+            "data_api": DataApiResource(base_url=os.environ.get("OPENROUTER_BASE_URL") or
+                                        "https://openrouter.ai/api/v1", demo=demo, demo_revision=revision),
+            "warehouse": WarehouseResource(path=str(db), origin="synthetic" if demo else "live"),
+        }
+        job = defs.resolve_job_def("weekly_refresh")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task(f"{title} {first}..{last}", total=None)
+
+            def report(message: str) -> None:
+                step = re.match(r"\[(\d+)/(\d+)\]", message)
+                if step:
+                    bar.update(task, completed=int(step[1]), total=int(step[2]))
+
+            progress.set_reporter(report)
+            try:
                 result = job.execute_in_process(
                     instance=dg.DagsterInstance.get(), resources=resources, raise_on_error=False,
                     # the CLI prints its own summary and errors; the full event log stays in DAGSTER_HOME
@@ -95,15 +109,8 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
                     tags={"dagster/asset_partition_range_start": str(first),
                           "dagster/asset_partition_range_end": str(last), "tokentide/command": title},
                 )
-        except WarehouseBusy as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
-        except OSError as exc:  # the lock file beside the warehouse: a read-only or full disk
-            console.print(f"[red]error:[/red] cannot write beside {db} ({exc.strerror or exc}: {exc.filename or db}); "
-                          "tokentide needs a writable folder for the warehouse, its lock and raw/. Nothing was changed.")
-            raise typer.Exit(1) from None
-        finally:
-            progress.set_reporter(None)
+            finally:
+                progress.set_reporter(None)
     if not result.success:
         console.print(f"[red]error:[/red] run {result.run_id} failed:\n{_failure_text(result)}")
         raise typer.Exit(1)
