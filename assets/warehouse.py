@@ -85,6 +85,11 @@ def _fingerprint(path: Path) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
+def _close_quietly(conn: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        conn.close()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -192,11 +197,12 @@ class Warehouse:
                 try:
                     yield conn
                     _test_pause(f"{step}:before-commit")
-                    conn.execute("commit")
                 except BaseException:
-                    conn.execute("rollback")
+                    with contextlib.suppress(duckdb.Error):  # a fatal error has already rolled back
+                        conn.execute("rollback")
                     raise
                 try:
+                    conn.execute("commit")
                     conn.execute("checkpoint")
                     conn.close()
                     if run_id:
@@ -204,14 +210,20 @@ class Warehouse:
                     if publish:
                         _test_pause(f"{step}:before-publish")
                         self._publish(path, base)
-                except (OSError, duckdb.IOException) as exc:
+                except OSError as exc:
                     raise self._write_error(exc) from None
+            except (duckdb.IOException, duckdb.FatalException) as exc:
+                # the copy grew past a full disk: DuckDB reports an I/O error, or a fatal one that
+                # invalidates the connection; either way only the private copy is lost
+                _close_quietly(conn)
+                self._discard(path)
+                raise self._write_error(exc) from None
             except BaseException:
-                conn.close()
+                _close_quietly(conn)
                 self._discard(path)
                 raise
-        if publish and run_id:
-            self._record_landed()
+            if publish and run_id:
+                self._record_landed()  # under the lock, so landed.jsonl keeps the publishing order
 
     def note_landed(self, pull_ids: list[str]) -> None:
         """Pulls landed in the open staged write: appended to landed.jsonl when the run publishes."""
@@ -279,6 +291,7 @@ class Warehouse:
 
     def _record_landed(self) -> None:
         # after the publish: a crash in between is healed by the rerun, which records its pulls again
+        # (README, Guarantees: "Not promised")
         if self._pending_landed:
             RawStore(raw_dir_for(self.path)).record_landed(self._pending_landed)
             self._pending_landed = []
