@@ -5,6 +5,7 @@ The matrix goes through the real client, `fetch` (which keeps the body) and `val
 as the api_responses and landed_pulls assets call them; one Dagster run then shows that a bad
 response in the middle of a run fails the run and leaves the published warehouse untouched."""
 
+import datetime as dt
 import json
 
 import httpx
@@ -15,11 +16,9 @@ from assets.raw_store import RawStore
 from assets.settings import raw_dir_for
 from assets.source.client import DataApiClient, ResponseTooLarge
 from assets.source.simulator import DataApiSimulator
-from tests.reliability.conftest import (RUN, SECRET, assert_no_leftovers, checksums, failure_text, file_sha,
-                                        run_job)
+from tests.reliability.conftest import RUN, SECRET, assert_no_leftovers, failure_text, file_sha, run_job
 
-D = __import__("datetime").date.fromisoformat
-WEEK = PullRequest("week", D("2026-11-02"), D("2026-11-15"))    # two weekly buckets
+WEEK = PullRequest("week", dt.date(2026, 11, 2), dt.date(2026, 11, 15))    # two weekly buckets
 RANKINGS = "datasets/rankings-daily"
 
 
