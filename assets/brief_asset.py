@@ -10,7 +10,6 @@ from pathlib import Path
 import dagster as dg
 
 from assets.marts import MARTS
-from assets.report import write_report
 from orchestration.jobs import weekly_refresh
 from orchestration.partitions import weekly_partitions
 from orchestration.resources import WarehouseResource
@@ -26,6 +25,8 @@ def brief(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     """The weekly brief for the partition's week: what the leaderboard shows (volume, how close the top is,
     movers with trend-or-noise labels, use-case leaders, successions) as Markdown, a self-contained HTML
     page and PNG charts in `<db dir>/reports/<week>/`. Every number is a mart value."""
+    from assets.report import write_report  # matplotlib is slow to import; only this step needs it
+
     week = context.partition_key
     try:
         paths = write_report(Path(warehouse.path), week)

@@ -166,7 +166,16 @@ def core_invariants(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, st
                select week_start, max(rank) r, count(*) n from core.model_week group by week_start)
            where r <> n"""
     ).fetchall()[0]
+    missing = conn.execute(
+        """select count(*), min(w)::varchar from (
+               select distinct case when period = 'week' then bucket_date
+                                    else cast(date_trunc('week', bucket_date) as date) end as w
+               from raw.rankings where segment_type = 'all')
+           where w not in (select week_start from core.market_week)"""
+    ).fetchall()[0]
     return {
+        "every_landed_week_in_core": (missing[0] == 0, f"{missing[0]} week(s) in raw missing from core, first "
+                                      f"{missing[1]}" if missing[0] else "every week in raw has a core row"),
         "shares_sum_to_one": (shares[0] == 0, f"{shares[0]} week(s) off by up to {shares[1]}" if shares[0]
                               else "every week's model shares plus other sum to 1"),
         "complete_weeks_have_7_days": (short[0] == 0, f"{short[0]} week(s) marked complete with < 7 days, "

@@ -10,7 +10,8 @@ from assets.sql import read_sql
 from orchestration.partitions import weekly_partitions
 from orchestration.resources import DataApiResource, WarehouseResource
 
-INVARIANT_CHECKS = ("shares_sum_to_one", "complete_weeks_have_7_days", "ranks_are_dense")
+INVARIANT_CHECKS = ("every_landed_week_in_core", "shares_sum_to_one", "complete_weeks_have_7_days",
+                    "ranks_are_dense")
 
 
 def _run_continues_with(context, *steps: str) -> bool:

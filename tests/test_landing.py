@@ -89,3 +89,17 @@ def test_week_pulled_mid_week_is_partial_until_restated_complete(tmp_path):
     land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW))
     assert table(conn, "select days_present, is_complete from core.market_week where week_start = '2026-05-11'") == [
         (7, True)]
+
+
+def test_core_missing_a_landed_week_is_caught_before_publishing(tmp_path):
+    import pytest
+
+    from assets.ingest import InvariantViolated
+
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    store = RawStore(tmp_path)
+    land_bodies(conn, store, body(WEEK1 + WEEK2, **WINDOW))
+    conn.execute("delete from core.market_week where week_start = '2026-05-11'")
+    with pytest.raises(InvariantViolated, match="every_landed_week_in_core: 1 week"):
+        assert_invariants(conn)

@@ -75,7 +75,8 @@ def test_backfill_equals_the_served_numbers_to_the_token(api, instance, tmp_path
     assert len(sim.requests) == 20
     assert query(db, "select count(*) > 0 from mart.growth") == [(True,)]
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"shares_sum_to_one": True, "complete_weeks_have_7_days": True, "ranks_are_dense": True}
+    assert checks == {"every_landed_week_in_core": True, "shares_sum_to_one": True,
+                      "complete_weeks_have_7_days": True, "ranks_are_dense": True}
 
 
 def test_restatement_adds_a_version_and_core_shows_the_latest(api, instance, tmp_path):
