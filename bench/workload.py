@@ -76,7 +76,6 @@ README_QUERIES = {
     "latest_leaderboard": """
         select * from mart.leaderboard
         where week_start = (select max(week_start) from mart.leaderboard)""",
-    # The README writes table_schema, which duckdb_tables() does not have (it fails); schema_name is meant.
     "table_comments": """
         select schema_name, table_name, comment from duckdb_tables() order by all""",
     "column_comments": """
