@@ -1,6 +1,7 @@
 """Dagster assets for pull → land → core. The logic is in `assets.ingest`."""
 
 import datetime as dt
+
 import dagster as dg
 
 from assets import progress
@@ -96,6 +97,17 @@ def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         yield dg.MaterializeResult(asset_key=key, metadata=meta)
 
 
+def _first_week_pulled(warehouse: WarehouseResource, run_id: str) -> dt.date | None:
+    """The earliest week this run's pulls can touch; None (rebuild every week) when the run pulled nothing.
+    A core week depends only on its own buckets, so older weeks cannot change."""
+    try:
+        pulls = warehouse.raw_store().read_run(run_id)
+    except FileNotFoundError:
+        return None
+    starts = [dt.date.fromisoformat(p.params["start_date"]) for p in pulls if "start_date" in p.params]
+    return min(starts) if starts else None
+
+
 @dg.multi_asset(
     specs=[dg.AssetSpec(["core", t], deps=[["raw", "rankings"], ["raw", "pulls"], ["core", "models"]],
                         group_name="core", kinds={"duckdb"}) for t in CORE_TABLES],
@@ -109,7 +121,7 @@ def core_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     7 days of data, ranks run 1..N."""
     with warehouse.warehouse().writer(on_wait=context.log.info, run_id=context.run_id, step="core",
                                       publish=not _run_continues_with(context, "marts")) as conn:
-        counts = build_core(conn)
+        counts = build_core(conn, since_week=_first_week_pulled(warehouse, context.run_id))
         results = assert_invariants(conn)  # raises before publishing if any fails
     for table in CORE_TABLES:
         yield dg.MaterializeResult(asset_key=["core", table], metadata={"dagster/row_count": counts[table],
