@@ -66,7 +66,7 @@ def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
         dg.AssetSpec(["core", "models"], deps=[api_responses], group_name="core", kinds={"duckdb"},
                      description="The /models catalogue as a slowly changing dimension (core.models)."),
     ],
-    partitions_def=weekly_partitions,
+    # the tables hold every week, so they are not partitioned: one event per run, not one per week
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
