@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from assets.landing import land_catalogue, land_rankings
-from assets.parse import PayloadError, describe, parse_catalogue, parse_rankings
+from assets.parse import PayloadError, parse_catalogue, parse_rankings
 from assets.raw_store import RawStore, StoredPull
 from assets.source.client import (CATEGORIES, DATA_FLOOR, MODALITIES, BadRequestError, DataApiClient,
                                   plan_windows)
@@ -196,10 +196,6 @@ def assert_invariants(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, 
         raise InvariantViolated("core invariants failed, nothing published: " +
                                 "; ".join(f"{k}: {v}" for k, v in failed.items()))
     return results
-
-
-def describe_pulls(pulls: list[StoredPull]) -> list[str]:
-    return [describe(p) for p in pulls]
 
 
 class OriginMismatch(ValueError):
