@@ -47,30 +47,22 @@ def land_rankings(conn: duckdb.DuckDBPyConnection, pull: RankingsPull) -> LandRe
     pull_id = pull.stored.sha256
     if already_landed(conn, pull_id):
         return LandResult(pull_id, landed=False)
-    rows = pull.rows.with_columns(
-        # days of the bucket inside the applied window: a partial week is a different fact
-        pl.when(pl.lit(pull.period == "week"))
-        .then((pl.min_horizontal(pl.col("bucket_date") + pl.duration(days=6), pl.lit(pull.meta_end_date))
-               - pl.max_horizontal(pl.col("bucket_date"), pl.lit(pull.meta_start_date))).dt.total_days() + 1)
-        .otherwise(1).alias("days_covered")
-    )
-    conn.register("incoming", rows)
+    conn.register("incoming", pull.rows)
     try:
         changed = conn.execute(
             """
             with incoming_sig as (
                 select bucket_date,
+                       -- a partial week (fewer days covered) is a different fact from the full week
                        md5(string_agg(model_permaslug || '=' || tokens, ',' order by model_permaslug)
-                           || '|' || any_value(days_covered)) as sig
+                           || '|' || raw.days_covered(?, bucket_date, ?::date, ?::date)) as sig
                 from incoming group by bucket_date
             ),
             versions as (
                 select r.bucket_date, r.pull_id, any_value(r.as_of) as as_of, any_value(p.pulled_at) as pulled_at,
                        md5(string_agg(r.model_permaslug || '=' || r.tokens, ',' order by r.model_permaslug)
-                           || '|' || (case when r.period = 'week'
-                                then date_diff('day', greatest(r.bucket_date, any_value(p.meta_start_date)),
-                                               least(r.bucket_date + 6, any_value(p.meta_end_date))) + 1
-                                else 1 end)) as sig
+                           || '|' || raw.days_covered(r.period, r.bucket_date, any_value(p.meta_start_date),
+                                                      any_value(p.meta_end_date))) as sig
                 from raw.rankings r join raw.pulls p using (pull_id)
                 where r.period = ? and r.segment_type = ? and r.segment = ?
                   and r.bucket_date in (select bucket_date from incoming_sig)
@@ -85,7 +77,7 @@ def land_rankings(conn: duckdb.DuckDBPyConnection, pull: RankingsPull) -> LandRe
             where c.sig is distinct from i.sig
             order by i.bucket_date
             """,
-            [pull.period, pull.segment_type, pull.segment],
+            [pull.period, pull.meta_start_date, pull.meta_end_date, pull.period, pull.segment_type, pull.segment],
         ).fetchall()
         changed_dates = [d for d, _ in changed]
         if changed_dates:

@@ -32,11 +32,7 @@ final as (
         r.model_permaslug = 'other' as is_other,
         r.as_of,
         r.pull_id,
-        case when r.period = 'day' then 1
-             else greatest(0, date_diff('day',
-                    greatest(r.bucket_date, l.meta_start_date),
-                    least(r.bucket_date + 6, l.meta_end_date)) + 1)
-        end as days_covered
+        raw.days_covered(r.period, r.bucket_date, l.meta_start_date, l.meta_end_date) as days_covered
     from raw.rankings as r
     join latest as l using (period, segment_type, segment, bucket_date, pull_id)
     where r.bucket_date >= getvariable('core_since')

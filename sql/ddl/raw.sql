@@ -71,3 +71,11 @@ create table if not exists raw.warehouse_info (
 comment on table raw.warehouse_info is 'Facts about this warehouse file, e.g. origin = live or synthetic (demo data is never mixed with live data).';
 comment on column raw.warehouse_info.key is 'Name of the fact.';
 comment on column raw.warehouse_info.value is 'Its value.';
+
+-- Days of a bucket inside the window a pull's meta applied: a week pulled mid-week is partial.
+-- Shared by landing (is a bucket restated?) and core (is a week complete?).
+create or replace macro raw.days_covered(period, bucket_date, meta_start, meta_end) as
+    case when period = 'day' then 1
+         else greatest(0, date_diff('day', greatest(bucket_date, meta_start),
+                                    least(bucket_date + 6, meta_end)) + 1)
+    end;
