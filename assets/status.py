@@ -46,12 +46,13 @@ def _last_run() -> str:
     try:
         import dagster as dg
 
-        runs = dg.DagsterInstance.get().get_runs(limit=1)
+        instance = dg.DagsterInstance.get()
+        runs = instance.get_runs(limit=1)
     except Exception:  # no instance yet is a normal state for status
         return "none recorded"
     if not runs:
         return "none recorded"
     run = runs[0]
-    stats = dg.DagsterInstance.get().get_run_stats(run.run_id)
+    stats = instance.get_run_stats(run.run_id)
     ended = dt.datetime.fromtimestamp(stats.end_time, dt.UTC).isoformat() if stats.end_time else "running"
     return f"{run.run_id[:8]} {run.status.value} ({run.tags.get('tokentide/command', run.job_name)}, ended {ended})"
