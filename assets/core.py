@@ -7,9 +7,14 @@ tables carry primary keys, and rewriting half a million unchanged keyed rows
 costs several times more than computing them (a new week touches a few
 thousand rows). `since_week` limits the work to the weeks from that Monday on,
 which is exact because a core week is derived from that week's buckets alone.
+
+Every build also records what it changed (`raw.warehouse_info` key `marts_pending`: the earliest
+week whose rows differ and the tables that differ), so the marts step can rebuild only what a run
+changed, and nothing when a rerun changed nothing; the marts step clears it.
 """
 
 import datetime as dt
+import json
 
 import duckdb
 
@@ -37,21 +42,48 @@ def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = Non
     conn.execute(f"create or replace temp table latest_rankings as {read_sql('core/latest_rankings')}")
     conn.execute(f"create or replace temp table core_market_week_staged as {read_sql('core/market_week')}")
     counts: dict[str, int] = {}
+    changed: dict[str, dt.date | None] = {}  # table -> earliest changed week (None: not weekly)
     for table in CORE_TABLES:
         source = "select * from core_market_week_staged" if table == "market_week" else read_sql(f"core/{table}")
         if since_week and table in WEEKLY_TABLES:
+            conn.execute(f"create or replace temp table _core_old as from core.{table} where week_start >= ?",
+                         [since])
             conn.execute(f"delete from core.{table} where week_start >= ?", [since])
             conn.execute(f"insert into core.{table} by name {source}")
             counts[table] = conn.execute(f"select count(*) from core.{table}").fetchall()[0][0]
+            differs, first = conn.execute(
+                f"select count(*), min(week_start) from ("
+                f"(from core.{table} where week_start >= $1 except all from _core_old) union all "
+                f"(from _core_old except all from core.{table} where week_start >= $1))", [since]).fetchall()[0]
+            conn.execute("drop table _core_old")
         else:
-            counts[table] = _replace_rows(conn, table, source)
+            counts[table], differs, first = _replace_rows(conn, table, source)
+        if differs:
+            changed[table] = first
     conn.execute("drop table latest_rankings")
     conn.execute("drop table core_market_week_staged")
+    _record_changes(conn, changed)
     return counts
 
 
-def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> int:
-    """Make core.<table> equal to `source`: delete the rows that changed or went, insert the new ones."""
+def _record_changes(conn: duckdb.DuckDBPyConnection, changed: dict[str, dt.date | None]) -> None:
+    """Add this build's changes to those the marts have not yet absorbed (`marts_pending`)."""
+    if not changed:
+        return
+    found = conn.execute("select value from raw.warehouse_info where key = 'marts_pending'").fetchall()
+    pending = json.loads(found[0][0]) if found else {"since": None, "tables": []}
+    weeks = [w for w in changed.values() if w is not None]
+    if pending["since"]:
+        weeks.append(dt.date.fromisoformat(pending["since"]))
+    pending = {"since": min(weeks).isoformat() if weeks else None,
+               "tables": sorted(set(pending["tables"]) | set(changed))}
+    conn.execute("delete from raw.warehouse_info where key = 'marts_pending'")
+    conn.execute("insert into raw.warehouse_info values ('marts_pending', ?)", [json.dumps(pending)])
+
+
+def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> tuple[int, int, dt.date | None]:
+    """Make core.<table> equal to `source`: delete the rows that changed or went, insert the new ones.
+    Returns (rows, rows deleted or inserted, earliest week among them or None)."""
     columns = [c for (c,) in conn.execute(
         "select column_name from duckdb_columns() where schema_name = 'core' and table_name = ? "
         "order by column_index", [table]).fetchall()]
@@ -64,12 +96,17 @@ def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> i
     conn.execute(f"create or replace temp table _core_gone as "
                  f"select {', '.join(keys)} from (select {cols} from core.{table} except "
                  f"select {cols} from _core_new)")
-    if conn.execute("select count(*) from _core_gone").fetchall()[0][0]:
+    week = "min(week_start)" if "week_start" in keys else "null::date"
+    gone, gone_first = conn.execute(f"select count(*), {week} from _core_gone").fetchall()[0]
+    if gone:
         match = " and ".join(f"t.{k} = g.{k}" for k in keys)
         conn.execute(f"delete from core.{table} as t using _core_gone as g where {match}")
-    conn.execute(f"insert into core.{table} select {cols} from _core_new except "
+    conn.execute(f"create or replace temp table _core_added as select {cols} from _core_new except "
                  f"select {cols} from core.{table}")
+    added, added_first = conn.execute(f"select count(*), {week} from _core_added").fetchall()[0]
+    conn.execute(f"insert into core.{table} select * from _core_added")
     count = conn.execute("select count(*) from _core_new").fetchall()[0][0]
-    conn.execute("drop table _core_new")
-    conn.execute("drop table _core_gone")
-    return count
+    for temp in ("_core_new", "_core_gone", "_core_added"):
+        conn.execute(f"drop table {temp}")
+    firsts = [w for w in (gone_first, added_first) if w is not None]
+    return count, gone + added, min(firsts) if firsts else None

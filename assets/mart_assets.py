@@ -1,9 +1,9 @@
-"""Dagster assets for the mart layer: one asset per mart table, built in one step and one
-transaction (so a reader never sees marts from two different runs)."""
+"""Dagster assets for the mart layer: one asset per mart table, built in one step into the run's
+private copy (so a reader never sees marts from two different runs)."""
 
 import dagster as dg
 
-from assets.marts import MARTS, build_marts, mart_docs, mart_query
+from assets.marts import MARTS, mart_docs, mart_query, refresh_marts
 from assets.core import CORE_TABLES
 from orchestration.resources import WarehouseResource
 
@@ -38,14 +38,22 @@ def marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     last = max(MARTS.index(name) for name in selected)
     names = MARTS[: last + 1]
     # the run's last step: publishes the stage the landing and core steps committed to
+    built: dict[str, str] = {}
+
+    def note(name: str, rows: int, seconds: float) -> None:
+        built[name] = f"{seconds:.2f} s"
+
     with warehouse.warehouse().writer(on_wait=context.log.info, run_id=context.run_id, step="marts") as conn:
-        counts = build_marts(conn, names=names)
-        schemas = {name: column_schema(conn, "mart", name) for name in names if name in selected}
+        # only what this run's core changes reach: the stale weeks, or nothing on a rerun
+        refresh_marts(conn, names=names, on_built=note)
+        rows = {name: conn.execute(f"select count(*) from mart.{name}").fetchall()[0][0] for name in selected}
+        schemas = {name: column_schema(conn, "mart", name) for name in selected}
     for name in MARTS:
         if name in selected:
             yield dg.MaterializeResult(asset_key=["mart", name], metadata={
-                "dagster/row_count": counts[name],
+                "dagster/row_count": rows[name],
                 "dagster/column_schema": schemas[name],
+                "build": built.get(name, "unchanged (core did not change)"),
                 "sql": dg.MetadataValue.md(f"```sql\n{_query_text(name)}\n```"),
             })
 

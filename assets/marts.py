@@ -1,17 +1,40 @@
 """Build the mart layer: one table per `sql/marts/<name>.sql` (or a polars builder).
 
-Each mart is replaced with a single `create or replace table` inside the
-caller's transaction, so readers see the old table or the new one, never half.
-Comments live beside the query in `sql/marts/<name>.comments.sql`.
+Marts are built inside the caller's private copy of the warehouse (see `Warehouse.writer`), which
+is published only when the whole run succeeded, so readers see the old marts or the new ones,
+never half. Comments live beside the query in `sql/marts/<name>.comments.sql`.
+
+Two things keep the weekly run from growing with history:
+- Incremental builds. Core records the earliest week a run changed (`marts_pending`, see
+  `assets.core`); a mart whose query uses the `since_week` variable then replaces only its stale
+  rows (`week_start >= since_week`, or the predicate in `sql/marts/<name>.stale.sql`) with the
+  rows its query returns. The query returns exactly those rows, bit for bit what a full build
+  gives (tests/marts/test_incremental_marts.py). A full build is the same query with since_week
+  1900-01-01. Marts whose query does not use `since_week` are rebuilt in full.
+- Two marts at a time. Each query runs on one DuckDB thread (parallel float sums would add in a
+  varying order and `rebuild` could not reproduce the checksums), so independent marts run side
+  by side on two connections, in the order their `mart.*` references allow.
 """
 
+import datetime as dt
+import hashlib
 import importlib
+import json
 import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 
 from assets.sql import SQL_DIR, read_sql
+
+FULL_SINCE = dt.date(1900, 1, 1)  # a Monday before any data: since_week of a full build
+WORKERS = 2  # the machine class has 2 cores
+T = TypeVar("T")
 
 # Build order: every mart reads core plus the marts listed before it.
 MARTS: tuple[str, ...] = (
@@ -48,9 +71,41 @@ def mart_query(name: str) -> str:
     return read_sql(f"marts/{name}")
 
 
-def build_mart(conn: duckdb.DuckDBPyConnection, name: str) -> int:
-    """Replace `mart.<name>` and its comments; returns its row count."""
-    if (SQL_DIR / "marts" / f"{name}.sql").exists():
+def _is_sql(name: str) -> bool:
+    return (SQL_DIR / "marts" / f"{name}.sql").exists()
+
+
+def is_incremental(name: str) -> bool:
+    """True when the mart's query rebuilds only the rows from `since_week` on."""
+    return _is_sql(name) and "since_week" in mart_query(name)
+
+
+def stale_predicate(name: str) -> str:
+    """Which of the mart's rows a change from `since_week` on makes stale."""
+    path = SQL_DIR / "marts" / f"{name}.stale.sql"
+    return path.read_text().strip() if path.exists() else "week_start >= getvariable('since_week')"
+
+
+def reads(name: str, schema: str) -> set[str]:
+    """Tables of `schema` the mart's query reads (from its text)."""
+    if not _is_sql(name):
+        return set(MARTS[: MARTS.index(name)]) if schema == "mart" else set()
+    found = set(re.findall(rf"\b{schema}\.(\w+)", mart_query(name)))
+    return found - {name} if schema == "mart" else found
+
+
+def build_mart(conn: duckdb.DuckDBPyConnection, name: str, since_week: dt.date | None = None) -> int:
+    """Build `mart.<name>`: in full, or (with `since_week`, if the mart is incremental and exists)
+    only its rows that changes from that week on make stale. Returns its row count."""
+    exists = conn.execute("select count(*) from duckdb_tables() where schema_name = 'mart' and table_name = ?",
+                          [name]).fetchall()[0][0]
+    if since_week is not None and exists and is_incremental(name):
+        conn.execute("set variable since_week = ?::date", [since_week])
+        conn.execute(f"delete from mart.{name} where {stale_predicate(name)}")
+        conn.execute(f"insert into mart.{name} by name {mart_query(name)}")
+        return conn.execute(f"select count(*) from mart.{name}").fetchall()[0][0]
+    conn.execute("set variable since_week = ?::date", [FULL_SINCE])
+    if _is_sql(name):
         conn.execute(f"create or replace table mart.{name} as {mart_query(name)}")
     else:
         # A mart that SQL would contort is a polars function `build(conn) -> DataFrame`.
@@ -68,16 +123,126 @@ def build_marts(
     conn: duckdb.DuckDBPyConnection,
     params: MartParams = MartParams(),
     names: tuple[str, ...] = MARTS,
+    since: dict[str, dt.date | None] | dt.date | None = None,
+    workers: int = WORKERS,
+    on_built: Callable[[str, int, float], None] | None = None,
 ) -> dict[str, int]:
-    """Rebuild the named marts in dependency order; returns row counts by mart."""
-    prepare_marts(conn, params)
-    return {name: build_mart(conn, name) for name in names}
+    """Build the named marts, up to `workers` at a time on cursors of `conn`, each after the marts it
+    reads. `since` is one week for every mart, or a week (None: in full) per mart name.
+
+    The cursors are separate connections, so `conn`'s open transaction is committed first (and a
+    new one begun after): atomicity comes from the private copy being published, not from it."""
+    weeks = since if isinstance(since, dict) else {name: since for name in names}
+    reopen = _commit_if_open(conn)
+    counts: dict[str, int] = {}
+    local = threading.local()
+    cursors: list[duckdb.DuckDBPyConnection] = []
+    guard = threading.Lock()
+
+    def work(name: str) -> tuple[int, float]:
+        start = time.perf_counter()
+        cur = getattr(local, "cursor", None)
+        if cur is None:
+            cur = local.cursor = conn.cursor()
+            prepare_marts(cur, params)
+            with guard:
+                cursors.append(cur)
+        rows = build_mart(cur, name, weeks.get(name))
+        return rows, time.perf_counter() - start
+
+    deps = {name: reads(name, "mart") & set(names) for name in names}
+    try:
+        for name, (rows, seconds) in _run_in_order(names, deps, work, workers):
+            counts[name] = rows
+            if on_built:
+                on_built(name, rows, seconds)
+    finally:
+        for cur in cursors:
+            cur.close()
+        if reopen:
+            conn.execute("begin")
+    return counts
+
+
+def _run_in_order(names: Iterable[str], deps: dict[str, set[str]], work: Callable[[str], T],
+                  workers: int) -> Iterable[tuple[str, T]]:
+    """Run `work(name)` on a pool, each name after its deps, earliest in `names` first."""
+    pending, done, running = list(names), set(), {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="mart") as pool:
+        try:
+            while pending or running:
+                for name in [n for n in pending if deps[n] <= done][: workers - len(running)]:
+                    pending.remove(name)
+                    running[pool.submit(work, name)] = name
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    yield name, future.result()
+                    done.add(name)
+        finally:
+            pending.clear()  # after a failure, start nothing new; the pool waits for the running one
+
+
+def _commit_if_open(conn: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        conn.execute("commit")
+        return True
+    except duckdb.TransactionException:
+        return False  # autocommit: nothing to commit
 
 
 def prepare_marts(conn: duckdb.DuckDBPyConnection, params: MartParams = MartParams()) -> None:
     """Set the spec constants and the shared SQL helpers (temp macros) on this connection."""
     params.apply(conn)
     conn.execute(read_sql("marts/macros"))
+
+
+def marts_version(params: MartParams = MartParams()) -> str:
+    """Fingerprint of the mart definitions: marts built by other code are rebuilt in full."""
+    digest = hashlib.sha256(repr(params).encode())
+    for path in sorted((SQL_DIR / "marts").glob("*.sql")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def refresh_marts(conn: duckdb.DuckDBPyConnection, params: MartParams = MartParams(),
+                  names: tuple[str, ...] = MARTS, full: bool = False,
+                  on_built: Callable[[str, int, float], None] | None = None) -> dict[str, int]:
+    """Bring the named marts up to date with core, doing only what core's pending changes require:
+    nothing if core did not change since the marts were built, the stale rows of incremental marts
+    if it did, everything if `full` or the mart definitions changed. Returns rows by mart built."""
+    info = dict(conn.execute("select key, value from raw.warehouse_info "
+                             "where key in ('marts_pending', 'marts_version')").fetchall())
+    version = marts_version(params)
+    built = {name for (name,) in conn.execute(
+        "select table_name from duckdb_tables() where schema_name = 'mart'").fetchall()}
+    if full or info.get("marts_version") != version or not set(names) <= built:
+        since: dict[str, dt.date | None] = {name: None for name in names}
+    elif "marts_pending" not in info:
+        return {}
+    else:
+        since = _since_by_mart(json.loads(info["marts_pending"]), names)
+    todo = tuple(name for name in names if name in since)
+    counts = build_marts(conn, params, todo, since, on_built=on_built)
+    if set(names) == set(MARTS):  # a subset leaves the rest stale: keep the record for them
+        conn.execute("delete from raw.warehouse_info where key in ('marts_pending', 'marts_version')")
+        conn.execute("insert into raw.warehouse_info values ('marts_version', ?)", [version])
+    return counts
+
+
+def _since_by_mart(pending: dict, names: tuple[str, ...]) -> dict[str, dt.date | None]:
+    """Per mart that core's changes reach: the week to rebuild from (None: in full)."""
+    week = dt.date.fromisoformat(pending["since"]) if pending.get("since") else None
+    tables = set(pending.get("tables", ()))
+    since: dict[str, dt.date | None] = {}
+    for name in MARTS:  # dependency order
+        if name not in names:
+            continue
+        hits = [None if t == "model_dim" else week for t in reads(name, "core") & tables]
+        hits += [since[m] for m in reads(name, "mart") if m in since]
+        if hits:
+            since[name] = None if None in hits else min(hits)
+    return since
 
 
 _COMMENT = re.compile(

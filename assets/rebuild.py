@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assets.core import build_core
 from assets.ingest import assert_invariants, land, validate
-from assets.marts import build_marts
+from assets.marts import refresh_marts
 from assets.raw_store import RawStore
 from assets.settings import raw_dir_for
 from assets.warehouse import Warehouse
@@ -28,7 +28,7 @@ def rebuild_from_raw(db: Path, *, timeout_s: float | None = None,
         summary = land(conn, parsed)
         core = build_core(conn)
         assert_invariants(conn)
-        marts = build_marts(conn)
+        marts = refresh_marts(conn, full=True)
     return (f"rebuilt {db} from {len(pulls)} raw responses in {store.root}: "
             f"{summary.rows:,} ranking rows, {core['model_week']:,} model-weeks, "
             f"{core['market_week']} weeks, {len(marts)} marts")
