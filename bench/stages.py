@@ -75,6 +75,15 @@ def generate(args: dict) -> None:
     _ingest(db, size, size.first_week, size.last_week)
 
 
+def settle(args: dict) -> None:
+    """Bring a cached warehouse's marts up to the current mart code (nothing to do when they are)."""
+    from assets.marts import refresh_marts
+    from assets.warehouse import Warehouse
+
+    with Warehouse(args["db"]).writer() as conn:
+        INFO["marts_built"] = list(refresh_marts(conn))
+
+
 def rebuild(args: dict) -> None:
     """W2: full rebuild of core and every mart from raw, in one writer transaction (copy → publish)."""
     from assets.core import build_core
