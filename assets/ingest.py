@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from assets.landing import land_catalogue, land_rankings
-from assets.parse import PayloadError, parse_catalogue, parse_rankings
+from assets.parse import PayloadError, parse_catalogue, parse_rankings_batch
 from assets.raw_store import RawStore, StoredPull
 from assets.source.client import (CATEGORIES, DATA_FLOOR, MODALITIES, BadRequestError, DataApiClient,
                                   plan_windows)
@@ -113,15 +113,20 @@ class LandSummary:
 
 
 def validate(store: RawStore, pulls: list[StoredPull]) -> list:
-    """Parse every pull; raise IngestRejected naming every bad row of every bad pull."""
+    """Parse every pull; raise IngestRejected naming every bad row of every bad pull. The rankings
+    bodies are validated together (parse_rankings_batch: one pandera call for the run, not two per pull)."""
+    rankings = iter(parse_rankings_batch((stored, store.read(stored), str(store.absolute(stored)))
+                                         for stored in pulls if stored.endpoint != "models"))
     parsed, errors = [], []
     for stored in pulls:
-        body = store.read(stored)
         try:
             if stored.endpoint == "models":
-                parsed.append((stored, parse_catalogue(stored, body, str(store.absolute(stored)))))
+                parsed.append((stored, parse_catalogue(stored, store.read(stored), str(store.absolute(stored)))))
             else:
-                parsed.append((stored, parse_rankings(stored, body, str(store.absolute(stored)))))
+                result = next(rankings)
+                if isinstance(result, PayloadError):
+                    raise result
+                parsed.append((stored, result))
         except PayloadError as exc:
             errors.append(exc)
     if errors:

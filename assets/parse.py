@@ -7,6 +7,7 @@ Tokens go from decimal string to Python int to BIGINT, never through float.
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandera.errors
@@ -241,12 +242,79 @@ def _pandera_problems(exc: pandera.errors.SchemaErrors, frame: pl.DataFrame, buc
     return problems
 
 
+# Rows validated per pandera call: a call costs ~10 ms whatever its size, so a run's pulls are
+# validated together; the cap bounds the text frames a full rebuild (millions of rows) holds at once.
+BATCH_ROWS = 1_000_000
+
+
+@dataclass
+class _Pending:
+    """A rankings pull between the validation passes: its problems so far and its frames."""
+
+    stored: StoredPull
+    raw_path: str | None
+    problems: list[str]
+    meta: tuple | None
+    period: str
+    text: pl.DataFrame
+    typed: pl.DataFrame | None = None
+
+
 def parse_rankings(stored: StoredPull, body: bytes, raw_path: str | None = None) -> RankingsPull:
     """Validate a rankings-daily body against its request; raise PayloadError listing every problem."""
-    what = describe(stored)
+    (result,) = parse_rankings_batch([(stored, body, raw_path)])
+    if isinstance(result, PayloadError):
+        raise result
+    return result
+
+
+def parse_rankings_batch(items: Iterable[tuple[StoredPull, bytes, str | None]]) -> list[RankingsPull | PayloadError]:
+    """parse_rankings for many bodies: one pandera call per schema for up to BATCH_ROWS rows of them
+    instead of two per pull. Each result is the pull or its PayloadError, with the same problems, in
+    the same order, as parse_rankings gives it alone. `items` is read lazily, one body at a time."""
+    results: list[RankingsPull | PayloadError | None] = []
+    chunk: list[tuple[int, _Pending]] = []
+    rows = 0
+    for stored, body, raw_path in items:
+        try:
+            item = _read_rankings(stored, body, raw_path)
+        except PayloadError as exc:
+            results.append(exc)
+            continue
+        chunk.append((len(results), item))
+        results.append(None)
+        rows += item.text.height
+        if rows >= BATCH_ROWS:
+            _validate_chunk(chunk, results)
+            chunk, rows = [], 0
+    _validate_chunk(chunk, results)
+    return results
+
+
+def _validate_chunk(chunk: list[tuple[int, _Pending]], results: list) -> None:
+    pending = [item for _, item in chunk]
+    _validate_together(RankingRowsText, pending, "text", "date")
+    for item in pending:
+        item.typed = _typed_rows(item.text, item.problems)
+        if item.meta is not None and item.meta[1] and item.meta[2]:
+            _, start, end = item.meta
+            window_start = start - dt.timedelta(days=start.weekday()) if item.period == "week" else start
+            item.typed = item.typed.with_columns(
+                ((pl.col("bucket_date").dt.weekday() == 1) | pl.lit(item.period != "week")).alias("is_monday"),
+                pl.col("bucket_date").is_between(window_start, end).alias("in_window"),
+            )
+    _validate_together(RankingRows, [item for item in pending if "in_window" in item.typed.columns], "typed",
+                       "bucket_date")
+    for index, item in chunk:
+        results[index] = _finish(item)
+
+
+def _read_rankings(stored: StoredPull, body: bytes, raw_path: str | None) -> _Pending:
+    """The checks that need no pandera: JSON, status, meta, and the rows as a frame of strings."""
     doc = _load_json(stored, body, raw_path)
     if not isinstance(doc, dict):
-        raise PayloadError(what, [f"body is JSON {type(doc).__name__}, not an object with data and meta"], raw_path)
+        raise PayloadError(describe(stored), [f"body is JSON {type(doc).__name__}, not an object with data and "
+                                              "meta"], raw_path)
     problems: list[str] = []
     if stored.status != 200:
         problems.append(f"HTTP status {stored.status}, expected 200")
@@ -257,30 +325,41 @@ def parse_rankings(stored: StoredPull, body: bytes, raw_path: str | None = None)
         data = []
     elif not data:
         problems.append("data: empty — the API returned no rows for the requested window")
-    text = _text_rows(data, problems)
-    period = stored.params.get("period", "day")
+    return _Pending(stored, raw_path, problems, meta, stored.params.get("period", "day"), _text_rows(data, problems))
+
+
+def _validate_together(schema, chunk: list[_Pending], attr: str, bucket_col: str) -> None:
+    """One lazy pandera call over the frames `attr` of `chunk`, told apart by a `pull` column. If it
+    fails, the pulls it names are validated again one by one, so each gets exactly the messages it
+    would alone (a failure that names no row sends every pull of the chunk round again)."""
+    if not chunk:
+        return
+    frames = [getattr(item, attr).select(pl.lit(i, pl.Int64).alias("pull"), pl.all()) for i, item in enumerate(chunk)]
+    together = pl.concat(frames)
     try:
-        RankingRowsText.validate(text, lazy=True)
+        schema.validate(together, lazy=True)
+        return
     except pandera.errors.SchemaErrors as exc:
-        problems += _pandera_problems(exc, text, "date")
-    typed = _typed_rows(text, problems)
-    if meta is not None and meta[1] and meta[2]:
-        _, start, end = meta
-        window_start = start - dt.timedelta(days=start.weekday()) if period == "week" else start
-        typed = typed.with_columns(
-            ((pl.col("bucket_date").dt.weekday() == 1) | pl.lit(period != "week")).alias("is_monday"),
-            pl.col("bucket_date").is_between(window_start, end).alias("in_window"),
-        )
+        index = exc.failure_cases["index"] if "index" in exc.failure_cases.columns else None
+        if index is None or index.null_count():
+            named = range(len(chunk))
+        else:
+            named = sorted(set(together["pull"].gather(index.cast(pl.Int64)).to_list()))
+    for i in named:
         try:
-            RankingRows.validate(typed, lazy=True)
+            schema.validate(frames[i], lazy=True)
         except pandera.errors.SchemaErrors as exc:
-            problems += _pandera_problems(exc, typed, "bucket_date")
-    if problems:
-        raise PayloadError(what, problems, raw_path)
-    segment_type, segment = segment_of(stored.params)
-    out = typed.select("bucket_date", "model_permaslug", "tokens").with_columns(
+            chunk[i].problems += _pandera_problems(exc, frames[i], bucket_col)
+
+
+def _finish(item: _Pending) -> RankingsPull | PayloadError:
+    if item.problems:
+        return PayloadError(describe(item.stored), item.problems, item.raw_path)
+    segment_type, segment = segment_of(item.stored.params)
+    out = item.typed.select("bucket_date", "model_permaslug", "tokens").with_columns(
         pl.int_range(1, pl.len() + 1).over("bucket_date").cast(pl.Int32).alias("position"))
-    return RankingsPull(stored, period, segment_type, segment, meta[0], meta[1], meta[2], out)
+    return RankingsPull(item.stored, item.period, segment_type, segment, item.meta[0], item.meta[1], item.meta[2],
+                        out)
 
 
 def parse_catalogue(stored: StoredPull, body: bytes, raw_path: str | None = None) -> pl.DataFrame:

@@ -13,8 +13,10 @@ MAX_BIGINT = 2**63 - 1
 
 
 class RankingRowsText(pa.DataFrameModel):
-    """The rows of a rankings response as received: every field a string."""
+    """The rows of rankings responses as received: every field a string. `pull` tells apart the
+    responses validated together (assets.parse validates a run's pulls in one call)."""
 
+    pull: int = pa.Field(ge=0)
     row: int = pa.Field(ge=1)
     date: str = pa.Field(str_matches=DATE_PATTERN)
     model_permaslug: str = pa.Field(str_matches=PERMASLUG_PATTERN)
@@ -26,8 +28,9 @@ class RankingRowsText(pa.DataFrameModel):
 
 
 class RankingRows(pa.DataFrameModel):
-    """Typed rows of one rankings pull, ready to land."""
+    """Typed rows of rankings pulls, ready to land; `pull` as in RankingRowsText."""
 
+    pull: int = pa.Field(ge=0)
     row: int = pa.Field(ge=1)
     bucket_date: pl.Date
     model_permaslug: str  # shape already checked on the text rows
@@ -38,7 +41,7 @@ class RankingRows(pa.DataFrameModel):
     class Config:
         strict = True
         coerce = False
-        unique = ["bucket_date", "model_permaslug"]
+        unique = ["pull", "bucket_date", "model_permaslug"]  # once per bucket within each pull
 
     @pa.check("is_monday", name="weekly bucket starts on a Monday")
     @classmethod

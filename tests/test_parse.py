@@ -93,3 +93,51 @@ def test_control_characters_and_spaces_break_the_slug_shape(tmp_path):
     with pytest.raises(PayloadError) as err:
         parse(tmp_path, body([("2026-05-04", "evil/a\x00b", "1"), ("2026-05-04", "evil/a b", "1")], **WINDOW))
     assert len(err.value.problems) == 2
+
+
+def test_a_batch_gives_each_pull_what_it_gets_alone(tmp_path, monkeypatch):
+    import assets.parse
+    from assets.parse import parse_rankings_batch
+
+    store = RawStore(tmp_path / "raw")
+    bodies = [body(WEEK1 + WEEK2, **WINDOW),                                     # good
+              body(WEEK1 + [("2026-05-11", "acme/x", "-5"), ("2026-05-12", "a/y", "1")] + WEEK2, **WINDOW),
+              b"<html>502</html>",                                               # not JSON
+              body(WEEK1 + [("2026-05-04", "other", "9")], **WINDOW),           # duplicate 'other'
+              body(WEEK1 + WEEK2, **WINDOW, version="v2"),                       # bad meta only
+              body(WEEK2 + WEEK1, **WINDOW)]                                     # good, same rows as the first
+    stored = [keep(store, raw, **WINDOW) for raw in bodies]
+    items = [(s, store.read(s), str(store.absolute(s))) for s in stored]
+    alone = []
+    for item in items:
+        try:
+            alone.append(parse_rankings(*item))
+        except PayloadError as exc:
+            alone.append(exc)
+    for limit in (8, 10**6):  # several chunks of pulls, or all of them in one
+        monkeypatch.setattr(assets.parse, "BATCH_ROWS", limit)
+        together = parse_rankings_batch(items)
+        assert [type(r) for r in together] == [type(r) for r in alone]
+        for a, b in zip(alone, together):
+            if isinstance(a, PayloadError):
+                assert str(a) == str(b)
+            else:
+                assert a.rows.equals(b.rows) and a.as_of == b.as_of
+    # a (bucket, model) repeated in another pull is no duplicate: uniqueness holds within a pull
+    assert not isinstance(together[5], PayloadError)
+
+
+def test_a_run_is_validated_with_one_pandera_call_per_schema(tmp_path, monkeypatch):
+    from assets.ingest import validate
+    from assets.schemas import RankingRows, RankingRowsText
+
+    calls = []
+    for schema in (RankingRowsText, RankingRows):
+        original = schema.validate
+        monkeypatch.setattr(schema, "validate", lambda frame, *a, _o=original, _s=schema, **k:
+                            (calls.append(_s.__name__), _o(frame, *a, **k))[1])
+    store = RawStore(tmp_path / "raw")
+    pulls = [keep(store, body(WEEK1 + WEEK2, **WINDOW, as_of=f"2026-05-19T02:00:0{i}.000Z"), **WINDOW)
+             for i in range(6)]
+    assert len(validate(store, pulls)) == 6
+    assert sorted(calls) == ["RankingRows", "RankingRowsText"]
