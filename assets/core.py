@@ -33,6 +33,16 @@ CORE_TABLES = (
 # Tables keyed by week; model_dim spans all weeks and is always derived in full (it is small).
 WEEKLY_TABLES = ("market_week", "model_week", "segment_market_week", "segment_week")
 
+# Each table's key (declared as a primary key in sql/ddl/core.sql except for segment_week, whose
+# index would cost more than the table: build_core checks its rows' uniqueness instead).
+KEYS = {
+    "market_week": ("week_start",),
+    "model_week": ("week_start", "model_permaslug"),
+    "segment_market_week": ("week_start", "segment_type", "segment"),
+    "segment_week": ("week_start", "segment_type", "segment", "model_permaslug"),
+    "model_dim": ("model_permaslug",),
+}
+
 
 def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = None) -> dict[str, int]:
     """Rebuild the core tables from raw inside the caller's transaction: every week, or (with
@@ -51,6 +61,7 @@ def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = Non
             conn.execute(f"delete from core.{table} where week_start >= ?", [since])
             conn.execute(f"insert into core.{table} by name {source}")
             counts[table] = conn.execute(f"select count(*) from core.{table}").fetchall()[0][0]
+            _assert_unique(conn, table, f"core.{table} where week_start >= '{since}'")
             differs, first = conn.execute(
                 f"select count(*), min(week_start) from ("
                 f"(from core.{table} where week_start >= $1 except all from _core_old) union all "
@@ -87,11 +98,10 @@ def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> t
     columns = [c for (c,) in conn.execute(
         "select column_name from duckdb_columns() where schema_name = 'core' and table_name = ? "
         "order by column_index", [table]).fetchall()]
-    keys = conn.execute(
-        "select constraint_column_names from duckdb_constraints() where schema_name = 'core' "
-        "and table_name = ? and constraint_type = 'PRIMARY KEY'", [table]).fetchall()[0][0]
+    keys = KEYS[table]
     cols = ", ".join(columns)
     conn.execute(f"create or replace temp table _core_new as select {cols} from ({source})")
+    _assert_unique(conn, table, "_core_new")
     # set differences compare whole rows, NULLs equal; a changed row is a delete plus an insert
     conn.execute(f"create or replace temp table _core_gone as "
                  f"select {', '.join(keys)} from (select {cols} from core.{table} except "
@@ -110,3 +120,12 @@ def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> t
         conn.execute(f"drop table {temp}")
     firsts = [w for w in (gone_first, added_first) if w is not None]
     return count, gone + added, min(firsts) if firsts else None
+
+
+def _assert_unique(conn: duckdb.DuckDBPyConnection, table: str, rows: str) -> None:
+    """core.<table>'s key holds on `rows` (a table or `table where ...`): a derivation bug stops the run."""
+    keys = ", ".join(KEYS[table])
+    dup = conn.execute(f"select {keys}, count(*) from {rows} group by all having count(*) > 1 limit 1").fetchall()
+    if dup:
+        raise ValueError(f"core.{table} would hold {dup[0][-1]} rows for the key "
+                         f"({keys}) = {dup[0][:-1]}; nothing was written")

@@ -71,8 +71,10 @@ create table if not exists core.segment_week (
     rank            integer not null,
     share           double not null,
     is_estimate     boolean not null,
-    as_of           timestamptz not null,
-    primary key (week_start, segment_type, segment, model_permaslug)
+    as_of           timestamptz not null
+    -- Unique on (week_start, segment_type, segment, model_permaslug): checked by build_core on
+    -- the rows it writes rather than declared, because the index on millions of rows is most of
+    -- the file's size and of the cost of rewriting it (see raw.rankings).
 );
 comment on table core.segment_week is 'Weekly ranking within a use-case segment (category or modality), latest version, other excluded.';
 comment on column core.segment_week.week_start is 'Monday (UTC) that starts the week.';
