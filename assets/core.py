@@ -125,6 +125,11 @@ def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> t
 def _assert_unique(conn: duckdb.DuckDBPyConnection, table: str, rows: str) -> None:
     """core.<table>'s key holds on `rows` (a table or `table where ...`): a derivation bug stops the run."""
     keys = ", ".join(KEYS[table])
+    # grouping one 64-bit hash is twice as fast as grouping the key columns (0.8 s for W2's 4 M
+    # segment rows); only a repeated hash is then looked up exactly
+    if not conn.execute(f"select count(*) from (select hash({keys}) as h from {rows} group by h "
+                        f"having count(*) > 1)").fetchall()[0][0]:
+        return
     dup = conn.execute(f"select {keys}, count(*) from {rows} group by all having count(*) > 1 limit 1").fetchall()
     if dup:
         raise ValueError(f"core.{table} would hold {dup[0][-1]} rows for the key "
