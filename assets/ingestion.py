@@ -1,6 +1,9 @@
 """Dagster assets for pull → land → core. The logic is in `assets.ingest`."""
 
 import datetime as dt
+import re
+import time
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -24,6 +27,22 @@ def _run_continues_with(context, *steps: str) -> bool:
     return any(step in planned for step in steps)
 
 
+def _at_most_every(seconds: float, log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log`, called at most once per `seconds` plus for the last step ("[n/n] ..."): every Dagster
+    log line is an event written to the instance's SQLite storage, and a fetch reports each request."""
+    last = -seconds
+
+    def throttled(message: str) -> None:
+        nonlocal last
+        step = re.match(r"\[(\d+)/(\d+)\]", message)
+        now = time.monotonic()
+        if now - last >= seconds or (step and step[1] == step[2]):
+            last = now
+            log(message)
+
+    return throttled
+
+
 def _week_range(context) -> tuple[dt.date, dt.date]:
     keys = context.partition_keys
     return dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
@@ -44,7 +63,7 @@ def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
     check_origin(warehouse.warehouse().origin(), warehouse.origin)  # before a single request
     warehouse.raw_store().mark_origin(warehouse.origin)
     requests = plan_requests(first, last)
-    log = progress.reporter(context.log.info)
+    log = progress.reporter(_at_most_every(10.0, context.log.info))  # the CLI's bar still sees every step
     with data_api.client() as client:
         outcome = fetch(client, warehouse.raw_store(), requests, progress=log)
     # the run's pull list travels on disk (an IO manager cannot hold one output for many partitions)
