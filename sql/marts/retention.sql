@@ -1,87 +1,89 @@
 -- mart.retention: how long top-N membership lasts (spec §2.7), per level and N:
 -- each cohort's retention curve (share of week t's top N also in the top N at
 -- t + h, gaps in between allowed) plus three half-life estimators per (level, N).
+-- Always rebuilt in full: every row carries the mean curve over all cohorts, which
+-- each new week changes.
 with weeks as (
     select distinct wk, week_start
     from mart.entity_week
+    where rank = 1  -- every week of data has a leader
 ),
 
 top_ns as (
     select unnest(getvariable('top_ns')) as top_n
 ),
 
-horizons as (
-    -- a year of horizons: pairing every week with every later one would be O(weeks²)
-    select range as h_weeks from range(0, 53)
-),
-
-entity_keys as (
-    -- integer keys: the pairing below probes millions of rows at benchmark size
-    select level, entity_id, row_number() over () as entity_key
-    from (select distinct level, entity_id from mart.entity_week)
+series as (
+    -- one integer id per (level, N): the joins below run on integers
+    select l.level, n.top_n, row_number() over (order by l.level, n.top_n) as series_id
+    from (select distinct level from mart.entity_week) as l
+    cross join top_ns as n
 ),
 
 members as (
-    select e.level, n.top_n, k.entity_key, e.wk
+    select s.series_id, e.entity_id, e.wk
     from mart.entity_week as e
-    join entity_keys as k using (level, entity_id)
-    join top_ns as n on e.rank <= n.top_n
+    join series as s on s.level = e.level and e.rank <= s.top_n
 ),
 
-cohorts as (
-    -- the cohort is the week's list; below N entities (e.g. two price tiers) it is shorter
-    select level, top_n, wk as cohort_wk, count(*) as cohort_size
-    from members
-    group by all
+entity_bits as (
+    -- each entity of a series gets a bit, numbered in order of its first week in the
+    -- lists: a week's list then sits in one or two masks (entities of its time)
+    select
+        series_id,
+        entity_id,
+        row_number() over (partition by series_id order by first_wk, entity_id) - 1 as bit
+    from (select series_id, entity_id, min(wk) as first_wk from members group by all)
 ),
 
-cohort_horizons as (
-    -- only horizons whose week has data: a missing week is unknown, not an empty list
-    select c.level, c.top_n, c.cohort_wk, h.h_weeks, w.week_start, c.cohort_size
-    from cohorts as c
-    cross join horizons as h
-    join weeks as w on w.wk = c.cohort_wk + h.h_weeks
-),
-
-probes as (
-    -- each member, looked for again h weeks later
-    select m.level, m.top_n, m.entity_key, m.wk as cohort_wk, h.h_weeks, m.wk + h.h_weeks as later_wk
+week_lists as (
+    -- the week's top N as bit masks of 127 entities (a hugeint less its sign bit), so
+    -- "still in the list h weeks later" is a bit count of an AND, not a probe per
+    -- member and horizon
+    select
+        m.series_id,
+        m.wk,
+        b.bit // 127 as chunk,
+        bit_or(1::hugeint << (b.bit % 127)::hugeint) as mask,
+        count(*) as listed
     from members as m
-    cross join horizons as h
-),
-
-still_in as (
-    -- a semi join: a plain join + count(*) here lets the optimizer pre-aggregate
-    -- millions of unique probe rows (5x slower at benchmark size)
-    select p.level, p.top_n, p.cohort_wk, p.h_weeks, count(*) as retained
-    from probes as p
-    semi join members as later
-      on later.entity_key = p.entity_key and later.top_n = p.top_n and later.wk = p.later_wk
+    join entity_bits as b using (series_id, entity_id)
     group by all
 ),
 
 curve as (
+    -- a year of horizons (pairing every week with every later one would be O(weeks²));
+    -- cohort = the week's list (below N entities, e.g. two price tiers, it is shorter);
+    -- only horizons whose week has data: a missing week is unknown, not an empty list
     select
-        c.*,
-        coalesce(s.retained, 0) as retained,
-        coalesce(s.retained, 0) / c.cohort_size as retention
-    from cohort_horizons as c
-    left join still_in as s using (level, top_n, cohort_wk, h_weeks)
+        c.series_id,
+        c.wk as cohort_wk,
+        c.h_weeks,
+        any_value(w.week_start) as week_start,
+        sum(c.listed) as cohort_size,
+        coalesce(sum(bit_count(c.mask & l.mask)), 0) as retained,
+        coalesce(sum(bit_count(c.mask & l.mask)), 0) / sum(c.listed) as retention
+    from (select *, unnest(range(0, 53)) as h_weeks from week_lists) as c
+    join weeks as w on w.wk = c.wk + c.h_weeks
+    left join week_lists as l on l.series_id = c.series_id and l.chunk = c.chunk and l.wk = c.wk + c.h_weeks
+    group by c.series_id, c.wk, c.h_weeks
 ),
 
 mean_curve as (
-    select level, top_n, h_weeks, avg(retention) as mean_retention, count(*) as n_cohorts
+    select series_id, h_weeks, avg(retention) as mean_retention, count(*) as n_cohorts
     from curve
     group by all
 ),
 
 curve_summary as (
     select
-        level,
-        top_n,
-        avg(mean_retention) filter (where h_weeks = 1) as mean_weekly_retention,
-        min(h_weeks) filter (where mean_retention <= 0.5) as half_life_empirical_weeks
-    from mean_curve
+        s.level,
+        s.top_n,
+        s.series_id,
+        avg(m.mean_retention) filter (where m.h_weeks = 1) as mean_weekly_retention,
+        min(m.h_weeks) filter (where m.mean_retention <= 0.5) as half_life_empirical_weeks
+    from mean_curve as m
+    join series as s using (series_id)
     group by all
 ),
 
@@ -121,8 +123,8 @@ km_median as (
 
 final as (
     select
-        c.level,
-        cast(c.top_n as integer) as top_n,
+        s.level,
+        cast(s.top_n as integer) as top_n,
         w.week_start as cohort_week,
         cast(c.h_weeks as integer) as h_weeks,
         c.week_start,
@@ -138,9 +140,9 @@ final as (
         cast(k.half_life_km_weeks as integer) as half_life_km_weeks
     from curve as c
     join weeks as w on w.wk = c.cohort_wk
-    join mean_curve as m using (level, top_n, h_weeks)
-    join curve_summary as s using (level, top_n)
-    left join km_median as k using (level, top_n)
+    join mean_curve as m using (series_id, h_weeks)
+    join curve_summary as s using (series_id)
+    left join km_median as k on k.level = s.level and k.top_n = s.top_n
 )
 
 select * from final
