@@ -1,9 +1,13 @@
 -- mart.growth: list status, week-over-week and multi-week growth per (complete
 -- week, level, entity), spec §1.1–1.7. Windows are in calendar weeks (wk): a
 -- missing week is not zero, so every comparison checks the week it reaches back to.
+-- Incremental: a row looks back at most 12 weeks (tokens_12w_ago), so the rows from
+-- since_week on are computed from the 12 weeks before on; whether an entity was
+-- listed even earlier (re_entry, not new_entry) is looked up in the older rows.
 with weeks as (
-    select distinct wk, week_start, cap_tokens
+    select distinct wk, week_start, cap_tokens, total_tokens, other_tokens
     from mart.entity_week
+    where week_start >= getvariable('since_week') - 84
 ),
 
 week_links as (
@@ -11,75 +15,98 @@ week_links as (
     select
         *,
         coalesce(lag(wk) over (order by wk) = wk - 1, false) as follows_observed_week,
-        lag(cap_tokens) over (order by wk) as prev_week_cap_tokens
+        lag(cap_tokens) over (order by wk) as prev_week_cap_tokens,
+        lag(total_tokens) over (order by wk) as prev_week_total_tokens
     from weeks
+),
+
+entity_rows as (
+    select wk, level, entity_id, tokens, tokens_upper, rank, share_pct, n_members, members_changed, is_complete
+    from mart.entity_week
+    where week_start >= getvariable('since_week') - 84
 ),
 
 entity_keys as (
     -- an integer key per (level, entity): sorting and hashing on it costs about
     -- half as much as on the (level, entity_id) strings at benchmark size
-    select level, entity_id, row_number() over () as entity_key
-    from (select distinct level, entity_id from mart.entity_week)
-),
-
-keyed as (
     select
-        -- not e.*: the members list would ride along through the sort below
-        e.week_start, e.wk, e.level, e.entity_id, e.tokens, e.tokens_upper, e.rank, e.share_pct,
-        e.n_members, e.members_changed, e.is_complete, e.total_tokens, e.other_tokens,
-        k.entity_key,
-        w.follows_observed_week,
-        w.prev_week_cap_tokens,
-        -- multi-week rates use exact values only (daily-built partial weeks are bounds, §0.6)
-        case when e.is_complete then e.tokens end as exact_tokens
-    from mart.entity_week as e
-    join entity_keys as k using (level, entity_id)
-    join week_links as w using (wk)
+        level,
+        entity_id,
+        row_number() over () as entity_key,
+        case when level in ('model', 'base_model') then split_part(entity_id, '/', 1)
+             when level = 'author' then entity_id end as author,
+        case when level = 'model' then case when entity_id like '%:free' then 'free' else 'paid' end
+             when level = 'price_tier' then entity_id end as price_tier
+    from (select distinct level, entity_id from entity_rows)
 ),
 
 history as (
     -- one sort per entity history: the previous and next listing, and the sum of
-    -- the 4 weeks up to this one when all 4 are listed with exact values
+    -- the 4 weeks up to this one when all 4 are listed with exact values. Narrow on
+    -- purpose: every window function copies all the columns it is given; names and
+    -- week values are joined back by key below
     select
         *,
+        entity_key * 65536 + wk as entity_wk,  -- one integer per (entity, week)
         lag(wk) over entity as prev_listed_wk,
         lag(tokens) over entity as prev_tokens,
         lag(tokens_upper) over entity as prev_tokens_upper,
-        lag(total_tokens) over entity as prev_total_tokens,
         lag(is_complete) over entity as prev_is_complete,
         lead(wk) over entity as next_listed_wk,
         case when lag(wk, 3) over entity = wk - 3
              then exact_tokens + lag(exact_tokens, 1) over entity
                   + lag(exact_tokens, 2) over entity + lag(exact_tokens, 3) over entity
         end as tokens_4w_sum
-    from keyed
+    from (
+        select
+            k.entity_key, e.wk, e.tokens, e.tokens_upper, e.rank, e.share_pct, e.n_members,
+            e.members_changed, e.is_complete,
+            -- multi-week rates use exact values only (daily-built partial weeks are bounds, §0.6)
+            case when e.is_complete then e.tokens end as exact_tokens
+        from entity_rows as e
+        join entity_keys as k using (level, entity_id)
+    )
     window entity as (partition by entity_key order by wk)
+),
+
+listed_before_window as (
+    -- entities whose first row read is from since_week on, but listed before the rows read
+    select distinct h.entity_key
+    from history as h
+    join entity_keys as k using (entity_key)
+    join mart.entity_week as e using (level, entity_id)
+    where h.prev_listed_wk is null
+      and h.wk >= date_diff('day', date '2000-01-03', getvariable('since_week')) // 7
+      and e.week_start < getvariable('since_week') - 84
 ),
 
 listed_rows as (
     select
-        h.week_start,
+        w.week_start,
         h.wk,
-        h.level,
-        h.entity_id,
+        k.level,
+        k.entity_id,
+        k.author,
+        k.price_tier,
         case
-            when not h.follows_observed_week then 'first_week_of_data'
+            when not w.follows_observed_week then 'first_week_of_data'
             when h.prev_listed_wk = h.wk - 1 then 'continuing'
-            when h.prev_listed_wk is null then 'new_entry'
+            when h.prev_listed_wk is null and b.entity_key is null then 'new_entry'
             else 're_entry'
         end as status,
         h.tokens,
         h.rank,
         h.share_pct,
-        100.0 * h.tokens / (h.total_tokens - h.other_tokens) as share_named_pct,
-        h.follows_observed_week and h.prev_listed_wk = h.wk - 1 as is_continuing,
+        100.0 * h.tokens / (w.total_tokens - w.other_tokens) as share_named_pct,
+        w.follows_observed_week and h.prev_listed_wk = h.wk - 1 as is_continuing,
         h.is_complete and h.prev_is_complete as is_exact_pair,
         h.prev_tokens,
         h.prev_tokens_upper,
-        h.prev_total_tokens,
-        h.prev_week_cap_tokens,
+        -- used only for a listing continuing from the week before
+        w.prev_week_total_tokens as prev_total_tokens,
+        w.prev_week_cap_tokens,
         h.tokens_upper,
-        h.total_tokens,
+        w.total_tokens,
         h.is_complete,
         h.exact_tokens,
         ago_4w.exact_tokens as tokens_4w_ago,
@@ -90,8 +117,14 @@ listed_rows as (
         h.n_members,
         h.members_changed
     from history as h
-    left join history as ago_4w on ago_4w.entity_key = h.entity_key and ago_4w.wk = h.wk - 4
-    left join history as ago_12w on ago_12w.entity_key = h.entity_key and ago_12w.wk = h.wk - 12
+    join week_links as w using (wk)
+    join entity_keys as k using (entity_key)
+    left join listed_before_window as b using (entity_key)
+    left join (select entity_wk + 4 as entity_wk, exact_tokens, tokens_4w_sum from history) as ago_4w
+        using (entity_wk)
+    left join (select entity_wk + 12 as entity_wk, exact_tokens from history) as ago_12w
+        using (entity_wk)
+    where w.week_start >= getvariable('since_week')
 ),
 
 listed_growth as (
@@ -100,6 +133,8 @@ listed_growth as (
         wk,
         level,
         entity_id,
+        author,
+        price_tier,
         status,
         tokens,
         rank,
@@ -148,8 +183,10 @@ exited_rows as (
     select
         w.week_start,
         w.wk,
-        l.level,
-        l.entity_id,
+        k.level,
+        k.entity_id,
+        k.author,
+        k.price_tier,
         'exited' as status,
         cast(null as bigint) as tokens,
         cast(null as integer) as rank,
@@ -160,9 +197,9 @@ exited_rows as (
         cast(null as double) as share_change_pp,
         cast(null as double) as share_log_change,
         cast(null as double) as wow_lower_bound_pct,
-        case when l.level = 'model' and l.tokens > 0
+        case when k.level = 'model' and l.tokens > 0
              then 100.0 * (w.cap_tokens / l.tokens - 1) end as wow_upper_bound_pct,
-        case when l.level = 'model' then w.cap_tokens end as tokens_upper_bound,
+        case when k.level = 'model' then w.cap_tokens end as tokens_upper_bound,
         cast(null as double) as log_growth_4w,
         cast(null as double) as growth_4w_pct,
         cast(null as double) as log_growth_12w,
@@ -175,8 +212,10 @@ exited_rows as (
         true as members_changed,
         cast(null as boolean) as is_complete
     from history as l
+    join entity_keys as k using (entity_key)
     join weeks as w on w.wk = l.wk + 1
     where l.next_listed_wk is distinct from l.wk + 1
+      and w.week_start >= getvariable('since_week')
 ),
 
 unioned as (
@@ -191,10 +230,8 @@ final as (
         cast(wk as integer) as wk,
         level,
         entity_id,
-        case when level in ('model', 'base_model') then split_part(entity_id, '/', 1)
-             when level = 'author' then entity_id end as author,
-        case when level = 'model' then case when entity_id like '%:free' then 'free' else 'paid' end
-             when level = 'price_tier' then entity_id end as price_tier,
+        author,
+        price_tier,
         status,
         tokens,
         rank,
