@@ -1,9 +1,11 @@
 -- mart.leaderboard: the weekly top 50 models as the public rankings page shows
 -- them, with the page's week-over-week label: round(100 * (w - w_prev) / w_prev)
 -- as '+32%', or 'new' when the model was not listed the week before (sources.md §3.1).
+-- Incremental: a week's rows need that week and the week before.
 with weeks as (
     select distinct wk
     from mart.entity_week
+    where week_start >= getvariable('since_week') - 7
 ),
 
 week_links as (
@@ -13,28 +15,27 @@ week_links as (
 ),
 
 models as (
-    select
-        e.week_start,
-        e.wk,
-        e.rank,
-        e.entity_id as model_permaslug,
-        e.tokens,
-        e.share_pct,
-        w.follows_observed_week,
-        case when lag(e.wk) over entity = e.wk - 1 then lag(e.tokens) over entity end as prev_tokens
-    from mart.entity_week as e
-    join week_links as w using (wk)
-    where e.level = 'model'
-    window entity as (partition by e.entity_id order by e.wk)
+    select week_start, wk, rank, entity_id as model_permaslug, tokens, share_pct
+    from mart.entity_week
+    where level = 'model' and week_start >= getvariable('since_week') - 7
 ),
 
 changes as (
+    -- the week before: a hash lookup for the top 50 only, not a window over every model
     select
-        *,
-        case when prev_tokens > 0
-             then cast(round(100.0 * (tokens - prev_tokens) / prev_tokens) as integer) end as change_pct_display
-    from models
-    where rank <= 50
+        t.week_start,
+        t.rank,
+        t.model_permaslug,
+        t.tokens,
+        t.share_pct,
+        w.follows_observed_week,
+        p.tokens as prev_tokens,
+        case when p.tokens > 0
+             then cast(round(100.0 * (t.tokens - p.tokens) / p.tokens) as integer) end as change_pct_display
+    from models as t
+    join week_links as w using (wk)
+    left join models as p on p.model_permaslug = t.model_permaslug and p.wk = t.wk - 1
+    where t.rank <= 50 and t.week_start >= getvariable('since_week')
 ),
 
 final as (
