@@ -5,6 +5,9 @@
 -- A list shorter than top_n (fewer entities that week) is compared as an uneven pair of
 -- lengths s ≤ l: k = l for the footrule, WMZ eq. 32 / Corsi & Urbano (2024) for RBO.
 -- Speed: one integer series_id per (level, top_n) keeps joins and windows on integers.
+-- Incremental: a week's row depends on that week and the one before (plus the leader
+-- history, read in full from rank 1 only), so weeks from getvariable('since_week') on are
+-- computed; float sums are exact (fixed point), the same bits in a full or partial build.
 with depths as (
     select unnest(getvariable('top_ns')) as top_n
 ),
@@ -15,55 +18,77 @@ series as (
     cross join depths as d
 ),
 
+leaders as (
+    -- the leader of each level and week over all history: tenure and the 52-week change
+    -- count look back without limit, and these integers are exact whatever since_week is
+    select
+        level,
+        wk,
+        leader,
+        -- false in the first week of data (nothing to change from), NULL after a gap (unknown)
+        case when lag(leader) over w is null then false
+             when lag(wk) over w = wk - 1 then leader <> lag(leader) over w end as leader_changed,
+        -- gaps-and-islands: a run of consecutive weeks with one leader shares wk - row_number
+        wk - row_number() over (partition by level, leader order by wk) as run_id
+    from (select level, wk, entity_id as leader from mart.entity_week where rank = 1)
+    window w as (partition by level order by wk)
+),
+
+leader_stats as (
+    select
+        level,
+        wk,
+        leader,
+        leader_changed,
+        row_number() over (partition by level, leader, run_id order by wk) as leader_tenure_weeks,
+        sum(case when leader_changed then 1 else 0 end) over (
+            partition by level order by wk range between 51 preceding and current row
+        ) as leader_changes_52w
+    from leaders
+),
+
+ranked as (
+    -- each level's ranking down to the deepest N, for the weeks this build writes and
+    -- the week before them (the comparison week)
+    select level, wk, week_start, entity_id, rank
+    from mart.entity_week
+    where rank <= (select max(top_n) from depths)
+      and week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 7 day
+),
+
 listed as (
     select s.series_id, s.level, s.top_n, e.wk, e.week_start, e.entity_id, e.rank
-    from mart.entity_week as e
+    from ranked as e
     join series as s on s.level = e.level and e.rank <= s.top_n
 ),
 
+level_lists as (
+    select level, wk, any_value(week_start) as week_start, list(entity_id order by rank) as ranking
+    from ranked
+    group by level, wk
+),
+
 lists as (
+    -- the top N is the ranking's first N entities (fewer when the level has fewer)
     select
-        series_id,
-        wk,
-        any_value(level) as level,
-        any_value(top_n) as top_n,
-        any_value(week_start) as week_start,
-        list(entity_id order by rank) as ranked_list,
-        count(*) as list_length
-    from listed
-    group by series_id, wk
+        s.series_id,
+        l.wk,
+        s.level,
+        s.top_n,
+        l.week_start,
+        list_resize(l.ranking, least(len(l.ranking), s.top_n)) as ranked_list,
+        least(len(l.ranking), s.top_n) as list_length
+    from level_lists as l
+    join series as s using (level)
 ),
 
 with_prev as (
     select
         *,
-        ranked_list[1] as leader,
         lag(wk) over w = wk - 1 as has_prev,
-        lag(ranked_list[1]) over w as prev_leader,
         lag(list_length) over w as prev_length
     from lists
     window w as (partition by series_id order by wk)
-),
-
-leader_runs as (
-    select
-        *,
-        -- false in the first week of data (nothing to change from), NULL after a gap (unknown)
-        case when prev_leader is null then false
-             when has_prev then leader <> prev_leader end as leader_changed,
-        -- gaps-and-islands: a run of consecutive weeks with one leader shares wk - row_number
-        wk - row_number() over (partition by series_id, leader order by wk) as run_id
-    from with_prev
-),
-
-leader_stats as (
-    select
-        *,
-        row_number() over (partition by series_id, leader, run_id order by wk) as leader_tenure_weeks,
-        sum(case when leader_changed then 1 else 0 end) over (
-            partition by series_id order by wk range between 51 preceding and current row
-        ) as leader_changes_52w
-    from leader_runs
 ),
 
 compared as (
@@ -140,7 +165,14 @@ unseen_matches as (
 ),
 
 unseen_sums as (
-    select m.series_id, m.wk, count(*) as n_unseen, sum(h.h90) as h90_unseen, sum(h.h98) as h98_unseen
+    -- float sums as exact fixed-point integers (x * 2^100, exact for these magnitudes): the
+    -- same bits whatever order the rows arrive in, so an incremental build equals a full one
+    select
+        m.series_id,
+        m.wk,
+        count(*) as n_unseen,
+        sum((h.h90 * 2.0 ^ 100)::hugeint) / 2.0 ^ 100 as h90_unseen,
+        sum((h.h98 * 2.0 ^ 100)::hugeint) / 2.0 ^ 100 as h98_unseen
     from unseen_matches as m
     join harmonic as h on h.n = m.depth - 1
     group by m.series_id, m.wk
@@ -149,8 +181,8 @@ unseen_sums as (
 overlap_sums as (
     select
         series_id, wk,
-        sum(h90) as h90_overlap,
-        sum(h98) as h98_overlap,
+        sum((h90 * 2.0 ^ 100)::hugeint) / 2.0 ^ 100 as h90_overlap,  -- exact, as in unseen_sums
+        sum((h98 * 2.0 ^ 100)::hugeint) / 2.0 ^ 100 as h98_overlap,
         -- survivors' current ranks in last week's order: re-ranked Spearman and inversions
         list(rank_cur order by rank_prev) as cur_ranks_in_prev_order
     from overlap_items
@@ -328,10 +360,10 @@ final as (
         cast(l.top_n as integer) as top_n,
         cast(l.list_length as integer) as list_length,
         l.ranked_list,
-        l.leader,
-        l.leader_changed,
-        cast(l.leader_tenure_weeks as integer) as leader_tenure_weeks,
-        cast(l.leader_changes_52w as integer) as leader_changes_52w,
+        ls.leader,
+        ls.leader_changed,
+        cast(ls.leader_tenure_weeks as integer) as leader_tenure_weeks,
+        cast(ls.leader_changes_52w as integer) as leader_changes_52w,
         m.entries,
         m.exits,
         cast(m.n_entries as integer) as n_entries,
@@ -357,9 +389,11 @@ final as (
         r.rbo_max_p98,
         r.rbo_max_p98 - r.rbo_min_p98 as rbo_res_p98,
         r.rbo_ext_p98
-    from leader_stats as l
+    from with_prev as l
+    join leader_stats as ls using (level, wk)
     left join measures as m using (series_id, wk)
     left join rbo_wide as r using (series_id, wk)
+    where l.week_start >= coalesce(getvariable('since_week'), date '1900-01-01')
 )
 
 select * from final
