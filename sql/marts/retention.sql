@@ -70,7 +70,13 @@ curve as (
 ),
 
 mean_curve as (
-    select series_id, h_weeks, avg(retention) as mean_retention, count(*) as n_cohorts
+    -- the mean as an exact fixed-point sum (retention * 2^80 is an integer), so it does not
+    -- depend on the order rows arrive in (an incremental run stores rows in another order)
+    select
+        series_id,
+        h_weeks,
+        sum((retention * 2.0 ^ 80)::hugeint) / (count(*) * 2.0 ^ 80) as mean_retention,
+        count(*) as n_cohorts
     from curve
     group by all
 ),
