@@ -1,92 +1,145 @@
 -- mart.noise_vs_trend: is an entity's week a trend, a one-off jump, or noise? (spec §3)
 -- Per (week, level, entity) on y = ln(tokens) and g = week-over-week log growth.
--- Every window is in calendar weeks: a previous row counts only if its wk lies in the
--- window, and the 8-level Mann-Kendall window needs lag(wk, 7) = wk - 7, so a missing
--- week is never data (§1.6). Window statistics come from lag columns and small lists
--- rather than RANGE-frame medians, which are several times slower at 600k rows.
-with series as (
+-- Every window is in calendar weeks: t_j is the tokens of week wk - j, NULL when that week
+-- is not observed, so a missing week is never data (§1.6). Window statistics come from
+-- lag columns and small lists rather than RANGE-frame medians (several times slower).
+-- Incremental: a row reads the 10 weeks before it and the week after it (next_g), so the
+-- stale rows start the week before since_week (noise_vs_trend.stale.sql) and read from 11
+-- weeks before since_week; only runs of 10+ weeks read older history (long_runs).
+with entities as (
     select
-        week_start,
-        wk,
         level,
         entity_id,
-        tokens,
-        ln(nullif(tokens, 0)) as y  -- zero tokens: log metrics NULL (§1.6)
+        count(*) as n_weeks,
+        max(n_members) = 1 and min(members[1]) = max(members[1]) as has_one_model,
+        min(members[1]) as model
     from mart.entity_week
+    where week_start >= getvariable('since_week') - 7 * 11
+    group by all
 ),
 
-growth as (
-    select
-        *,
-        case when lag(wk) over entity = wk - 1 then y - lag(y) over entity end as g,
-        case when lag(wk, 2) over entity = wk - 2 then lag(y) over entity - lag(y, 2) over entity end
-            as prev_g
-    from series
-    window entity as (partition by level, entity_id order by wk)
+mirrors as (
+    -- a base model or author with one and the same model in each of its weeks, and as many
+    -- weeks as that model, has that model's series, hence its statistics: its rows are
+    -- copies (a third of all rows at benchmark size)
+    select e.level, e.entity_id, e.model
+    from entities as e
+    join entities as m on m.level = 'model' and m.entity_id = e.model and m.n_weeks = e.n_weeks
+    where e.level <> 'model' and e.has_one_model
 ),
 
-runs as (
-    -- a run of same-signed growth restarts when the sign differs from the previous
-    -- week's; a NULL growth (first week, or after a gap) differs from everything
-    select *, sign(g) is distinct from sign(prev_g) as run_breaks
-    from growth
+keys as (
+    -- an integer per computed entity: the window below sorts on one integer,
+    -- entity_key * 2^20 + wk, and the strings stay out of it
+    select level, entity_id, row_number() over () as entity_key
+    from entities
+    anti join mirrors using (level, entity_id)
+),
+
+copies as (
+    -- where a computed entity's rows go: to itself and to the entities that mirror it
+    select entity_key, level, entity_id from keys
+    union all
+    select k.entity_key, m.level, m.entity_id
+    from mirrors as m
+    join keys as k on k.level = 'model' and k.entity_id = m.model
 ),
 
 lagged as (
-    -- one window pass: the previous rows of each entity (weeks and growths 9 back, tokens 7 back)
+    -- one sort: the keys and tokens of the 10 previous rows and of the next row. Key - j is
+    -- week wk - j of the same entity and of no other (weeks stay far below 2^20)
     select
         *,
-        max(case when run_breaks then wk end) over (entity rows between unbounded preceding and current row)
-            as run_start_wk,
-        -- g is non-NULL only when the week before was observed, so lead(g) is the
-        -- next calendar week's growth or NULL
-        lead(g) over entity as next_g,
-        lead(wk) over entity = wk + 1 as has_next_week,
-        lag(wk, 1) over entity as w1, lag(g, 1) over entity as g1,
-        lag(wk, 2) over entity as w2, lag(g, 2) over entity as g2,
-        lag(wk, 3) over entity as w3, lag(g, 3) over entity as g3,
-        lag(wk, 4) over entity as w4, lag(g, 4) over entity as g4,
-        lag(wk, 5) over entity as w5, lag(g, 5) over entity as g5,
-        lag(wk, 6) over entity as w6, lag(g, 6) over entity as g6,
-        lag(wk, 7) over entity as w7, lag(g, 7) over entity as g7,
-        lag(wk, 8) over entity as w8, lag(g, 8) over entity as g8,
-        lag(wk, 9) over entity as w9, lag(g, 9) over entity as g9,
-        -- the 8 levels of the Mann-Kendall window: x_k is k rows back
-        lag(tokens, 1) over entity as x1,
-        lag(tokens, 2) over entity as x2,
-        lag(tokens, 3) over entity as x3,
-        lag(tokens, 4) over entity as x4,
-        lag(tokens, 5) over entity as x5,
-        lag(tokens, 6) over entity as x6,
-        lag(tokens, 7) over entity as x7
-    from runs
-    window entity as (partition by level, entity_id order by wk)
+        lag(key_wk, 1) over entity as w1, lag(tokens, 1) over entity as x1,
+        lag(key_wk, 2) over entity as w2, lag(tokens, 2) over entity as x2,
+        lag(key_wk, 3) over entity as w3, lag(tokens, 3) over entity as x3,
+        lag(key_wk, 4) over entity as w4, lag(tokens, 4) over entity as x4,
+        lag(key_wk, 5) over entity as w5, lag(tokens, 5) over entity as x5,
+        lag(key_wk, 6) over entity as w6, lag(tokens, 6) over entity as x6,
+        lag(key_wk, 7) over entity as w7, lag(tokens, 7) over entity as x7,
+        lag(key_wk, 8) over entity as w8, lag(tokens, 8) over entity as x8,
+        lag(key_wk, 9) over entity as w9, lag(tokens, 9) over entity as x9,
+        lag(key_wk, 10) over entity as w10, lag(tokens, 10) over entity as x10,
+        lead(key_wk) over entity = key_wk + 1 as has_next_week,
+        lead(tokens) over entity as next_tokens
+    from (
+        select k.entity_key * 1048576 + e.wk as key_wk, e.tokens
+        from mart.entity_week as e
+        join keys as k using (level, entity_id)
+        where e.week_start >= getvariable('since_week') - 7 * 11
+    )
+    window entity as (order by key_wk)
+),
+
+weeks_back as (
+    -- t_j, the tokens of week wk - j, is on the row j back when no week in between is
+    -- missing, else on a nearer one
+    select
+        date '2000-01-03' + cast(7 * wk as integer) as week_start,  -- wk counts weeks from that Monday
+        wk,
+        entity_key,
+        tokens,
+        coalesce(w7 = key_wk - 7, false) as has_mk_window,  -- all 8 levels t-7 .. t observed
+        has_next_week,
+        next_tokens,
+        case key_wk - 1 when w1 then x1 end as t1,
+        case key_wk - 2 when w2 then x2 when w1 then x1 end as t2,
+        case key_wk - 3 when w3 then x3 when w2 then x2 when w1 then x1 end as t3,
+        case key_wk - 4 when w4 then x4 when w3 then x3 when w2 then x2 when w1 then x1 end as t4,
+        case key_wk - 5 when w5 then x5 when w4 then x4 when w3 then x3 when w2 then x2 when w1 then x1 end as t5,
+        case key_wk - 6 when w6 then x6 when w5 then x5 when w4 then x4 when w3 then x3 when w2 then x2
+                        when w1 then x1 end as t6,
+        case key_wk - 7 when w7 then x7 when w6 then x6 when w5 then x5 when w4 then x4 when w3 then x3
+                        when w2 then x2 when w1 then x1 end as t7,
+        case key_wk - 8 when w8 then x8 when w7 then x7 when w6 then x6 when w5 then x5 when w4 then x4
+                        when w3 then x3 when w2 then x2 when w1 then x1 end as t8,
+        case key_wk - 9 when w9 then x9 when w8 then x8 when w7 then x7 when w6 then x6 when w5 then x5
+                        when w4 then x4 when w3 then x3 when w2 then x2 when w1 then x1 end as t9,
+        case key_wk - 10 when w10 then x10 when w9 then x9 when w8 then x8 when w7 then x7 when w6 then x6
+                         when w5 then x5 when w4 then x4 when w3 then x3 when w2 then x2 when w1 then x1 end as t10
+    from (select *, key_wk // 1048576 as entity_key, key_wk % 1048576 as wk from lagged)
+    where wk >= date_diff('day', date '2000-01-03', getvariable('since_week')) // 7 - 1  -- the stale rows
+),
+
+growth as (
+    -- g_j, the growth of week wk - j, is NULL unless that week and the one before it were observed
+    select
+        *,
+        y - y1 as g, y1 - y2 as g1, y2 - y3 as g2, y3 - y4 as g3, y4 - y5 as g4,
+        y5 - y6 as g5, y6 - y7 as g6, y7 - y8 as g7, y8 - y9 as g8, y9 - y10 as g9,
+        case when has_next_week then ln(nullif(next_tokens, 0)) - y end as next_g
+    from (
+        select
+            *,
+            ln(nullif(tokens, 0)) as y,  -- zero tokens: log metrics NULL (§1.6)
+            ln(nullif(t1, 0)) as y1, ln(nullif(t2, 0)) as y2, ln(nullif(t3, 0)) as y3,
+            ln(nullif(t4, 0)) as y4, ln(nullif(t5, 0)) as y5, ln(nullif(t6, 0)) as y6,
+            ln(nullif(t7, 0)) as y7, ln(nullif(t8, 0)) as y8, ln(nullif(t9, 0)) as y9,
+            ln(nullif(t10, 0)) as y10
+        from weeks_back
+    )
 ),
 
 windowed as (
-    -- calendar-week windows from the previous rows: the k-th previous row is in a
-    -- window of the last m weeks iff its wk >= wk - m (rows are strictly increasing in wk)
     select
         *,
-        coalesce(w7 = wk - 7, false) as has_mk_window,  -- all 8 levels t-7 .. t observed
-        ln(nullif(x1, 0)) as y1, ln(nullif(x2, 0)) as y2, ln(nullif(x3, 0)) as y3, ln(nullif(x4, 0)) as y4,
-        ln(nullif(x5, 0)) as y5, ln(nullif(x6, 0)) as y6, ln(nullif(x7, 0)) as y7,
-        -- baseline: the growths of weeks t-8 .. t-1 (current week excluded)
-        [case when w1 >= wk - 8 then g1 end, case when w2 >= wk - 8 then g2 end,
-         case when w3 >= wk - 8 then g3 end, case when w4 >= wk - 8 then g4 end,
-         case when w5 >= wk - 8 then g5 end, case when w6 >= wk - 8 then g6 end,
-         case when w7 >= wk - 8 then g7 end, case when w8 >= wk - 8 then g8 end] as prior_g,
-        -- the same baseline one week earlier (weeks t-9 .. t-2), for last week's z
-        [case when w2 >= wk - 9 then g2 end, case when w3 >= wk - 9 then g3 end,
-         case when w4 >= wk - 9 then g4 end, case when w5 >= wk - 9 then g5 end,
-         case when w6 >= wk - 9 then g6 end, case when w7 >= wk - 9 then g7 end,
-         case when w8 >= wk - 9 then g8 end, case when w9 >= wk - 9 then g9 end] as prev_prior_g,
-        -- volatility window: the growths of weeks t-7 .. t (current week included)
-        [g, case when w1 >= wk - 7 then g1 end,
-         case when w2 >= wk - 7 then g2 end, case when w3 >= wk - 7 then g3 end,
-         case when w4 >= wk - 7 then g4 end, case when w5 >= wk - 7 then g5 end,
-         case when w6 >= wk - 7 then g6 end, case when w7 >= wk - 7 then g7 end] as last8_g
-    from lagged
+        -- the list aggregates skip the NULLs of weeks not observed
+        [g1, g2, g3, g4, g5, g6, g7, g8] as prior_g,  -- baseline: the growths of weeks t-8 .. t-1
+        [g, g1, g2, g3, g4, g5, g6, g7] as last8_g,  -- volatility: weeks t-7 .. t
+        -- the run of weeks ending at t whose growth has the sign of g; 10 growths are in
+        -- view, so NULL means 10 weeks or more (long_runs)
+        case when g is null or g = 0 then 0
+             when sign(g1) is distinct from sign(g) then 1
+             when sign(g2) is distinct from sign(g) then 2
+             when sign(g3) is distinct from sign(g) then 3
+             when sign(g4) is distinct from sign(g) then 4
+             when sign(g5) is distinct from sign(g) then 5
+             when sign(g6) is distinct from sign(g) then 6
+             when sign(g7) is distinct from sign(g) then 7
+             when sign(g8) is distinct from sign(g) then 8
+             when sign(g9) is distinct from sign(g) then 9
+        end as visible_run_len
+    from growth
 ),
 
 window_stats as (
@@ -102,9 +155,12 @@ window_stats as (
         list_count(last8_g) as n_8w,
         list_avg(last8_g) as last8_mean,
         list_stddev_samp(last8_g) as last8_sd,
-        -- last week's z (same inputs as on last week's row), for the spike-reversal rule
-        case when w1 = wk - 1 and g1 is not null and list_count(prev_prior_g) >= 4
-             then (g1 - list_avg(prev_prior_g)) / greatest(list_stddev_samp(prev_prior_g), 0.02) end
+        -- last week's z on last week's baseline (weeks t-9 .. t-2), only where the
+        -- spike-reversal rule reads it (its other two conditions hold)
+        case when sign(g) * sign(g1) = -1 and abs(g) >= 0.5 * abs(g1)
+                  and list_count([g2, g3, g4, g5, g6, g7, g8, g9]) >= 4
+             then (g1 - list_avg([g2, g3, g4, g5, g6, g7, g8, g9]))
+                  / greatest(list_stddev_samp([g2, g3, g4, g5, g6, g7, g8, g9]), 0.02) end
             as prev_z
     from windowed
 ),
@@ -112,31 +168,30 @@ window_stats as (
 mann_kendall as (
     -- S = sum of sign(later - earlier) over the 28 pairs of the window, on tokens:
     -- MK is rank-based, so integers give the same S as ln x without float ties.
+    -- s_ab = sign(t_a - t_b) with t_0 = tokens; a tie is a 0
     select
         *,
         case when has_mk_window then
-              sign(tokens - x1) + sign(tokens - x2) + sign(tokens - x3) + sign(tokens - x4)
-            + sign(tokens - x5) + sign(tokens - x6) + sign(tokens - x7)
-            + sign(x1 - x2) + sign(x1 - x3) + sign(x1 - x4) + sign(x1 - x5) + sign(x1 - x6) + sign(x1 - x7)
-            + sign(x2 - x3) + sign(x2 - x4) + sign(x2 - x5) + sign(x2 - x6) + sign(x2 - x7)
-            + sign(x3 - x4) + sign(x3 - x5) + sign(x3 - x6) + sign(x3 - x7)
-            + sign(x4 - x5) + sign(x4 - x6) + sign(x4 - x7)
-            + sign(x5 - x6) + sign(x5 - x7)
-            + sign(x6 - x7)
+              s01 + s02 + s03 + s04 + s05 + s06 + s07
+            + s12 + s13 + s14 + s15 + s16 + s17
+            + s23 + s24 + s25 + s26 + s27
+            + s34 + s35 + s36 + s37
+            + s45 + s46 + s47
+            + s56 + s57
+            + s67
         end as s,
         -- ties are rare, so the exact tie term is only worked out for windows that have one
         case when has_mk_window then
-              (tokens = x1)::int + (tokens = x2)::int + (tokens = x3)::int + (tokens = x4)::int
-            + (tokens = x5)::int + (tokens = x6)::int + (tokens = x7)::int
-            + (x1 = x2)::int + (x1 = x3)::int + (x1 = x4)::int + (x1 = x5)::int + (x1 = x6)::int + (x1 = x7)::int
-            + (x2 = x3)::int + (x2 = x4)::int + (x2 = x5)::int + (x2 = x6)::int + (x2 = x7)::int
-            + (x3 = x4)::int + (x3 = x5)::int + (x3 = x6)::int + (x3 = x7)::int
-            + (x4 = x5)::int + (x4 = x6)::int + (x4 = x7)::int
-            + (x5 = x6)::int + (x5 = x7)::int
-            + (x6 = x7)::int
-        end as tied_pairs,
+              s01 * s02 * s03 * s04 * s05 * s06 * s07
+            * s12 * s13 * s14 * s15 * s16 * s17
+            * s23 * s24 * s25 * s26 * s27
+            * s34 * s35 * s36 * s37
+            * s45 * s46 * s47
+            * s56 * s57
+            * s67 = 0
+        end as has_ties,
         -- Sen's slope: median of the 28 pairwise slopes of ln x, per week (no slope to a zero week)
-        case when has_mk_window and least(tokens, x1, x2, x3, x4, x5, x6, x7) > 0 then list_median([
+        case when has_mk_window and least(tokens, t1, t2, t3, t4, t5, t6, t7) > 0 then list_median([
             y - y1, (y - y2) / 2, (y - y3) / 3, (y - y4) / 4, (y - y5) / 5, (y - y6) / 6, (y - y7) / 7,
             y1 - y2, (y1 - y3) / 2, (y1 - y4) / 3, (y1 - y5) / 4, (y1 - y6) / 5, (y1 - y7) / 6,
             y2 - y3, (y2 - y4) / 2, (y2 - y5) / 3, (y2 - y6) / 4, (y2 - y7) / 5,
@@ -145,7 +200,22 @@ mann_kendall as (
             y5 - y6, (y5 - y7) / 2,
             y6 - y7
         ]) end as sen_slope
-    from window_stats
+    from (
+        select
+            *,
+            sign(tokens - t1) as s01, sign(tokens - t2) as s02, sign(tokens - t3) as s03,
+            sign(tokens - t4) as s04, sign(tokens - t5) as s05, sign(tokens - t6) as s06,
+            sign(tokens - t7) as s07,
+            sign(t1 - t2) as s12, sign(t1 - t3) as s13, sign(t1 - t4) as s14, sign(t1 - t5) as s15,
+            sign(t1 - t6) as s16, sign(t1 - t7) as s17,
+            sign(t2 - t3) as s23, sign(t2 - t4) as s24, sign(t2 - t5) as s25, sign(t2 - t6) as s26,
+            sign(t2 - t7) as s27,
+            sign(t3 - t4) as s34, sign(t3 - t5) as s35, sign(t3 - t6) as s36, sign(t3 - t7) as s37,
+            sign(t4 - t5) as s45, sign(t4 - t6) as s46, sign(t4 - t7) as s47,
+            sign(t5 - t6) as s56, sign(t5 - t7) as s57,
+            sign(t6 - t7) as s67
+        from window_stats
+    )
 ),
 
 statistics as (
@@ -165,20 +235,19 @@ statistics as (
         case when n_8w >= 4 then last8_mean / (last8_sd / sqrt(n_8w)) end as tstat_8w,
         -- Var(S) = [n(n-1)(2n+5) - sum over tie groups t(t-1)(2t+5)] / 18 with n = 8
         case when not has_mk_window then null
-             when tied_pairs = 0 then 8 * 7 * 21 / 18.0
+             when not has_ties then 8 * 7 * 21 / 18.0
              -- a group of t equal values adds t(t-1)(2t+5): (t-1)(2t+5) for each member
              else (8 * 7 * 21 - list_sum(list_transform(
-                 [tokens, x1, x2, x3, x4, x5, x6, x7],
-                 lambda v: (len(list_filter([tokens, x1, x2, x3, x4, x5, x6, x7], lambda w: w = v)) - 1)
-                     * (2 * len(list_filter([tokens, x1, x2, x3, x4, x5, x6, x7], lambda w: w = v)) + 5)
+                 [tokens, t1, t2, t3, t4, t5, t6, t7],
+                 lambda v: (len(list_filter([tokens, t1, t2, t3, t4, t5, t6, t7], lambda w: w = v)) - 1)
+                     * (2 * len(list_filter([tokens, t1, t2, t3, t4, t5, t6, t7], lambda w: w = v)) + 5)
              ))) / 18.0
         end as mk_var_s,
         case when has_mk_window then y - y7 end as net_log_change_window,
         -- largest single-week move among the 7 changes inside the 8-level window
         case when has_mk_window
              then greatest(abs(g), abs(g1), abs(g2), abs(g3), abs(g4), abs(g5), abs(g6)) end
-            as max_abs_g_window,
-        case when g is null or g = 0 then 0 else sign(g) * (wk - run_start_wk + 1) end as run_len
+            as max_abs_g_window
     from mann_kendall
 ),
 
@@ -199,6 +268,63 @@ p_values as (
     from tests
 ),
 
+saturated as (
+    -- the computed entities that may have a run of 10+ weeks in view: 11 stale-row weeks without
+    -- a gap whose tokens are monotone (to within 1e-12, as ln is monotone only to within rounding)
+    select distinct key_wk // 1048576 as entity_key
+    from lagged
+    where key_wk % 1048576 >= date_diff('day', date '2000-01-03', getvariable('since_week')) // 7 - 1
+      and w10 = key_wk - 10
+      and (   (tokens >= x1 * (1 - 1e-12) and x1 >= x2 * (1 - 1e-12) and x2 >= x3 * (1 - 1e-12)
+               and x3 >= x4 * (1 - 1e-12) and x4 >= x5 * (1 - 1e-12) and x5 >= x6 * (1 - 1e-12)
+               and x6 >= x7 * (1 - 1e-12) and x7 >= x8 * (1 - 1e-12) and x8 >= x9 * (1 - 1e-12)
+               and x9 >= x10 * (1 - 1e-12))
+           or (tokens <= x1 * (1 + 1e-12) and x1 <= x2 * (1 + 1e-12) and x2 <= x3 * (1 + 1e-12)
+               and x3 <= x4 * (1 + 1e-12) and x4 <= x5 * (1 + 1e-12) and x5 <= x6 * (1 + 1e-12)
+               and x6 <= x7 * (1 + 1e-12) and x7 <= x8 * (1 + 1e-12) and x8 <= x9 * (1 + 1e-12)
+               and x9 <= x10 * (1 + 1e-12)))
+),
+
+long_runs as (
+    -- those entities and their copies over their whole history (integer work on a few rows): a
+    -- run restarts where the sign of the growth differs from the previous week's (a NULL growth
+    -- differs from everything); the rows of runs of 10+ weeks
+    select level, entity_id, wk, run_start_wk
+    from (
+        select
+            level, entity_id, wk,
+            max(case when run_breaks then wk end) over (entity rows unbounded preceding) as run_start_wk
+        from (
+            select
+                level, entity_id, wk,
+                sign(case when lag(wk) over entity = wk - 1 then y - lag(y) over entity end)
+                    is distinct from
+                sign(case when lag(wk, 2) over entity = wk - 2 then lag(y) over entity - lag(y, 2) over entity end)
+                    as run_breaks
+            from (
+                select level, entity_id, wk, ln(nullif(tokens, 0)) as y
+                from mart.entity_week
+                semi join (select level, entity_id from copies semi join saturated using (entity_key))
+                    using (level, entity_id)
+            )
+            window entity as (partition by level, entity_id order by wk)
+        )
+        window entity as (partition by level, entity_id order by wk)
+    )
+    where run_start_wk <= wk - 9
+),
+
+copied as (
+    select
+        c.level,
+        c.entity_id,
+        p.*,
+        coalesce(sign(p.g), 0) * coalesce(p.visible_run_len, p.wk - l.run_start_wk + 1) as run_len
+    from p_values as p
+    join copies as c using (entity_key)
+    left join long_runs as l on l.level = c.level and l.entity_id = c.entity_id and l.wk = p.wk
+),
+
 labelled as (
     select
         *,
@@ -216,7 +342,7 @@ labelled as (
             when abs(z) >= 2 then case when g > 0 then 'level_shift_up' else 'level_shift_down' end
             else 'noise'
         end as label
-    from p_values
+    from copied
 ),
 
 final as (

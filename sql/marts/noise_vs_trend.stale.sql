@@ -1,0 +1,1 @@
+week_start >= getvariable('since_week') - 7
