@@ -5,9 +5,13 @@
 -- HHI bounds with the segment's cap. The free tier's hidden members sit in the main
 -- feed's other, mixed with paid models, so its total is unknown: its shares are of
 -- the listed free tokens and its HHI is the exact one of that visible list.
+-- Incremental: a week's row looks back 3 weeks at most (leader_weeks_4w), so the weeks from
+-- getvariable('since_week') on are computed from the 3 weeks before them on; sums of squares
+-- are exact integers (the same bits in a full or partial build, in any storage order).
 with segment_weeks as (
     select
         week_start,
+        week_start >= coalesce(getvariable('since_week'), date '1900-01-01') as in_build,
         date_diff('day', date '2000-01-03', week_start) // 7 as wk,
         segment_type,
         segment,
@@ -18,6 +22,7 @@ with segment_weeks as (
         listed_models
     from core.segment_market_week
     where is_complete
+      and week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 21 day
 ),
 
 segment_stats as (
@@ -30,8 +35,9 @@ segment_stats as (
         max(s.tokens) filter (where s.rank = 1) as leader_tokens,
         max(s.model_permaslug) filter (where s.rank = 2) as runner_up_id,
         max(s.tokens) filter (where s.rank = 2) as runner_up_tokens,
-        sum(s.tokens::double * s.tokens) as sum_x2
+        sum(s.tokens::hugeint * s.tokens)::double as sum_x2
     from core.segment_week as s
+    where s.week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 21 day
     group by all
 ),
 
@@ -44,11 +50,13 @@ free_members as (
         row_number() over (partition by week_start order by tokens desc, entity_id) as rnk
     from mart.entity_week
     where level = 'model' and entity_id like '%:free'
+      and week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 21 day
 ),
 
 free_weeks as (
     select
         week_start,
+        week_start >= coalesce(getvariable('since_week'), date '1900-01-01') as in_build,
         any_value(wk) as wk,
         'price_tier' as segment_type,
         'free' as segment,
@@ -61,7 +69,7 @@ free_weeks as (
         max(tokens) filter (where rnk = 1) as leader_tokens,
         max(model_permaslug) filter (where rnk = 2) as runner_up_id,
         max(tokens) filter (where rnk = 2) as runner_up_tokens,
-        sum(tokens::double * tokens) as sum_x2
+        sum(tokens::hugeint * tokens)::double as sum_x2
     from free_members
     group by week_start
 ),
@@ -129,6 +137,7 @@ final as (
         cast(leader_weeks_4w as integer) as leader_weeks_4w,
         leader_changed
     from tenure
+    where in_build
 )
 
 select * from final
