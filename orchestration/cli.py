@@ -95,8 +95,11 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
             "warehouse": WarehouseResource(path=str(db), origin="synthetic" if demo else "live"),
         }
         job = defs.resolve_job_def("weekly_refresh")
+        # the bar's thread redraws while the client waits out the rate limit (a minute per 30
+        # requests): 2 redraws a second are plenty for a seconds clock, and none off a terminal
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
+                      console=console, transient=True, refresh_per_second=2,
+                      disable=not console.is_terminal) as bar:
             task = bar.add_task(f"{title} {first}..{last}", total=None)
 
             def report(message: str) -> None:
