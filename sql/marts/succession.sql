@@ -7,6 +7,9 @@
 --          >= 0.5 pp of market share; when it was not listed 4 weeks ago its share then
 --          is taken as the cap's share (the most it can have had), so the gain is a floor.
 -- The pair with the largest gain is reported (then the older one's largest loss).
+-- Always rebuilt in full: it reads core.model_dim (catalogue `created`, first week
+-- listed), which changes with every week landed (last_seen_week), and a catalogue change
+-- can alter any week's row.
 with rules as (
     select 5.0 as old_max_growth_pct, 0.5 as new_min_gain_pp, 4 as window_weeks
 ),
@@ -21,7 +24,14 @@ base_models as (
 ),
 
 now_ as (
-    select week_start, wk, entity_id, split_part(entity_id, '/', 1) as author, tokens, share_pct
+    select
+        week_start,
+        wk,
+        wk - (select window_weeks from rules) as wk_before,  -- the comparison week
+        entity_id,
+        split_part(entity_id, '/', 1) as author,
+        tokens,
+        share_pct
     from mart.entity_week
     where level = 'base_model'
 ),
@@ -34,33 +44,46 @@ market as (
     where is_complete
 ),
 
-windowed as (
+new_weeks as (
+    -- a newer model gains at least new_min_gain_pp of share, so it holds that much now: find
+    -- the few that did first, then look at their authors' other models only
+    select n.*, p.tokens as tokens_4w_ago, p.share_pct as share_pct_4w_ago, m.cap_share_pct
+    from now_ as n
+    cross join rules as r
+    join market as m on m.wk = n.wk_before
+    left join now_ as p on p.entity_id = n.entity_id and p.wk = n.wk_before
+    where n.share_pct >= r.new_min_gain_pp
+),
+
+news as (
+    select
+        w.*,
+        100.0 * (w.tokens / w.tokens_4w_ago - 1) as growth_4w_pct,
+        -- a model not listed 4 weeks ago had at most the cap then (a floor on its gain)
+        w.share_pct - coalesce(w.share_pct_4w_ago, w.cap_share_pct) as share_change_4w_pp,
+        b.created_at,
+        b.first_seen_week
+    from new_weeks as w
+    cross join rules as r
+    left join base_models as b on b.base_model = w.entity_id
+    where w.share_pct - coalesce(w.share_pct_4w_ago, w.cap_share_pct) >= r.new_min_gain_pp
+),
+
+olds as (
+    -- listed 4 weeks ago too, tokens flat or falling since
     select
         n.*,
         p.tokens as tokens_4w_ago,
         p.share_pct as share_pct_4w_ago,
         100.0 * (n.tokens / p.tokens - 1) as growth_4w_pct,
-        -- a model not listed 4 weeks ago had at most the cap then (a floor on its gain)
-        n.share_pct - coalesce(p.share_pct, m.cap_share_pct) as share_change_4w_pp,
         b.created_at,
         b.first_seen_week
     from now_ as n
     cross join rules as r
-    join market as m on m.wk = n.wk - r.window_weeks
-    left join now_ as p on p.entity_id = n.entity_id and p.wk = n.wk - r.window_weeks
+    join now_ as p on p.entity_id = n.entity_id and p.wk = n.wk_before
     left join base_models as b on b.base_model = n.entity_id
-),
-
-olds as (
-    select w.*
-    from windowed as w, rules as r
-    where w.tokens_4w_ago is not null and w.growth_4w_pct <= r.old_max_growth_pct
-),
-
-news as (
-    select w.*
-    from windowed as w, rules as r
-    where w.share_change_4w_pp >= r.new_min_gain_pp
+    where (n.wk, n.author) in (select (wk, author) from news)
+      and 100.0 * (n.tokens / p.tokens - 1) <= r.old_max_growth_pct
 ),
 
 pairs as (
