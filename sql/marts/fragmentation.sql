@@ -9,6 +9,9 @@
 --   price_tier: only the free-share bounds (other could be all free or all paid).
 -- Daily-built weeks (source api_day) use the §4.5 safe bounds: other also holds the
 -- missing days of partially listed entities (fragment u = tokens_upper - tokens).
+-- Incremental: a week's row reads that week (and the week before for delta_hhi_lower_pts),
+-- so the weeks from getvariable('since_week') on are computed. Sums over entities are exact
+-- integer (or fixed-point) sums, the same bits in any build and any storage order.
 with entities as (
     select
         e.week_start,
@@ -24,6 +27,7 @@ with entities as (
         e.cap_tokens
     from mart.entity_week as e
     where e.level in ('model', 'base_model', 'author')
+      and e.week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 7 day
 ),
 
 per_level as (
@@ -39,18 +43,20 @@ per_level as (
         max(tokens) filter (where rank = 1) as x1,
         max(tokens) filter (where rank = 2) as x2,
         max(tokens) filter (where rank = 10) as x10,
-        sum(s) as named_share,
-        sum(s * s) as sum_s2,
-        -sum(s * ln(s)) filter (where s > 0) as h_named,
+        -- sums of shares from exact token sums, divided once; the entropy term as an exact
+        -- fixed-point sum (each term * 2^100 rounded to an integer)
+        sum(tokens) / any_value(total_tokens) as named_share,
+        sum(tokens::hugeint * tokens) / (any_value(total_tokens)::double * any_value(total_tokens)) as sum_s2,
+        -(sum((s * ln(s) * 2.0 ^ 100)::hugeint) filter (where s > 0) / 2.0 ^ 100) as h_named,
         -- Gini needs Σ i·x over ascending i = n + 1 - rank (ties are equal values, any order);
         -- exact integers so an even list gives exactly 0, not a round-off below it
         sum(tokens::hugeint) as named_tokens,
         sum(rank * tokens::hugeint) as sum_rank_tokens,
-        sum(s) filter (where rank <= 3) as cr3,
-        sum(s) filter (where rank <= 5) as cr5,
-        sum(s) filter (where rank <= 10) as cr10,
+        sum(tokens) filter (where rank <= 3) / any_value(total_tokens) as cr3,
+        sum(tokens) filter (where rank <= 5) / any_value(total_tokens) as cr5,
+        sum(tokens) filter (where rank <= 10) / any_value(total_tokens) as cr10,
         -- §4.5 fragment term: Σ v_i·u_i and the largest partially listed v_i
-        sum(tokens::double * fragment_upper) as sum_v_u,
+        sum(tokens::hugeint * fragment_upper)::double as sum_v_u,
         max(tokens) filter (where fragment_upper > 0) as max_partial_tokens,
         count(*) filter (where fragment_upper > 0) as n_partial
     from entities
@@ -211,6 +217,7 @@ price_tier as (
     from mart.entity_week as e
     join core.market_week as b using (week_start)
     where e.level = 'price_tier'
+      and e.week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 7 day
     group by e.week_start
 ),
 
@@ -272,6 +279,7 @@ final as (
         case when daily_built then 'weekly_safe' else 'snapshot' end as bound_method
     from unioned
     window level_weeks as (partition by level order by wk)
+    qualify week_start >= coalesce(getvariable('since_week'), date '1900-01-01')
 )
 
 select * from final
