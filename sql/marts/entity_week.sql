@@ -3,6 +3,8 @@
 -- Tokens are summed to the level first; metrics are computed on the sums (§1.7).
 -- Incremental: a week's rows need that week and the week before (members_changed),
 -- so the input starts one week before since_week and the output at since_week.
+-- Members, base models and authors are handled as integer keys in slug order
+-- (sorting, grouping and ranking strings costs several times more) and mapped back.
 with weeks as (
     select
         week_start,
@@ -31,8 +33,7 @@ week_models as (
 ),
 
 model_keys as (
-    -- integer keys in slug / base / author order: sorting, grouping and ranking on
-    -- them is several times cheaper than on the strings, and gives the same order
+    -- keys in slug / base / author order, so they sort and break ties like the strings
     select
         model_permaslug,
         base_model,
@@ -81,13 +82,11 @@ model_weeks as (
 
 listed as (
     -- a model's base model, author and tier follow from its slug (spec §0.2), so a
-    -- group's member set changes exactly when a member is listed without the week
-    -- before (arrival) or listed the week before but not this week (departure);
-    -- hash lookups of the integer key are cheaper than a window sorted by model
+    -- member listed the week before was in the same groups then; a hash lookup of
+    -- the integer key is cheaper than a window sorted by model
     select
         *,
-        model_wk - 1 in (select model_wk from model_weeks) as listed_before,
-        model_wk + 1 not in (select model_wk from model_weeks) as unlisted_after
+        model_wk - 1 in (select model_wk from model_weeks) as listed_before
     from model_weeks
 ),
 
@@ -101,18 +100,6 @@ group_members as (
     union all
     select wk, 3, tier_key, model_key, tokens, tokens_upper, is_complete, listed_before
     from listed
-),
-
-departures as (
-    select wk + 1 as wk, level_key, entity_key, count(*) as n_departed
-    from (
-        select wk, 1 as level_key, base_key as entity_key from listed where unlisted_after
-        union all
-        select wk, 2, author_key from listed where unlisted_after
-        union all
-        select wk, 3, tier_key from listed where unlisted_after
-    )
-    group by all
 ),
 
 aggregated as (
@@ -136,6 +123,13 @@ aggregated as (
     where is_only_model_of_base
 ),
 
+ranked as (
+    -- narrow on purpose: a window sorts and copies every column it is given
+    select wk, level_key, entity_key,
+           row_number() over (partition by wk, level_key order by tokens desc, entity_key) as rank
+    from (select wk, level_key, entity_key, tokens from aggregated)
+),
+
 groups_keyed as materialized (
     -- materialized: the key-to-slug lookup below must see this as one input, so the
     -- one-row slug list stays a constant instead of being copied into a join's table
@@ -145,16 +139,19 @@ groups_keyed as materialized (
         e.entity_id,
         a.tokens,
         a.tokens_upper,
-        row_number() over (partition by a.wk, a.level_key order by a.tokens desc, a.entity_key) as rank,
+        r.rank,
         a.n_members,
         a.member_keys,
-        -- the previous week's set is the carried members plus the departed ones
-        case when a.n_members - a.n_arrived + coalesce(d.n_departed, 0) > 0
-             then a.n_arrived > 0 or d.n_departed is not null end as members_changed,
+        -- the same set as the week before: nobody arrived, and as many members as
+        -- then (so nobody left)
+        case when p.n_members is not null
+             then not (a.n_arrived = 0 and p.n_members = a.n_members) end as members_changed,
         a.is_complete
     from aggregated as a
+    join ranked as r using (wk, level_key, entity_key)
     join entity_names as e using (level_key, entity_key)
-    left join departures as d using (wk, level_key, entity_key)
+    left join (select wk + 1 as wk, level_key, entity_key, n_members from aggregated) as p
+        using (wk, level_key, entity_key)
 ),
 
 groups as (
