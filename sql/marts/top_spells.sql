@@ -2,7 +2,7 @@
 -- the top N of its level, for each N in getvariable('top_ns') (spec §2.7, §6.8).
 -- A missing week ends a run: whether the entity stayed in the top N is unknown.
 -- Always rebuilt in full: a spell can reach back to the first week of data, the table is
--- small (13 k rows at 520 weeks, < 0.1 s) and its one reader, mart.retention, is full too.
+-- small (13 k rows at 520 weeks, < 0.1 s) and its one reader (the retention mart) is full too.
 with weeks as (
     select distinct wk, week_start
     from mart.entity_week
