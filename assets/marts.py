@@ -90,7 +90,8 @@ def reads(name: str, schema: str) -> set[str]:
     """Tables of `schema` the mart's query reads (from its text)."""
     if not _is_sql(name):
         return set(MARTS[: MARTS.index(name)]) if schema == "mart" else set()
-    found = set(re.findall(rf"\b{schema}\.(\w+)", mart_query(name)))
+    code = re.sub(r"--[^\n]*", "", mart_query(name))  # a table named in a comment is not read
+    found = set(re.findall(rf"\b{schema}\.(\w+)", code))
     return found - {name} if schema == "mart" else found
 
 
@@ -174,6 +175,9 @@ def _run_in_order(names: Iterable[str], deps: dict[str, set[str]], work: Callabl
                 for name in [n for n in pending if deps[n] <= done][: workers - len(running)]:
                     pending.remove(name)
                     running[pool.submit(work, name)] = name
+                if not running:
+                    raise ValueError(f"marts {pending} wait for each other: "
+                                     + "; ".join(f"{n} reads {sorted(deps[n] - done)}" for n in pending))
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     name = running.pop(future)

@@ -129,3 +129,10 @@ def test_marts_do_not_depend_on_the_order_rows_are_stored_in(shuffled, name):
     assert (extra, missing) == (0, 0), (
         f"mart.{name} changed when core's rows were stored in another order ({extra} rows differ; "
         f"e.g. {sample}): a float aggregate adds in storage order; order it or sum integers")
+
+
+def test_marts_that_read_each_other_fail_loudly_instead_of_waiting_forever():
+    from assets.marts import _run_in_order
+
+    with pytest.raises(ValueError, match=r"wait for each other: .*a reads \['b'\]"):
+        list(_run_in_order(["a", "b"], {"a": {"b"}, "b": {"a"}}, lambda name: 0, workers=2))
