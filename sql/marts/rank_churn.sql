@@ -12,12 +12,6 @@ with depths as (
     select unnest(getvariable('top_ns')) as top_n
 ),
 
-series as (
-    select l.level, d.top_n, row_number() over (order by l.level, d.top_n) as series_id
-    from (select distinct level from mart.entity_week) as l
-    cross join depths as d
-),
-
 leaders as (
     -- the leader of each level and week over all history: tenure and the 52-week change
     -- count look back without limit, and these integers are exact whatever since_week is
@@ -45,6 +39,12 @@ leader_stats as (
             partition by level order by wk range between 51 preceding and current row
         ) as leader_changes_52w
     from leaders
+),
+
+series as (
+    select l.level, d.top_n, row_number() over (order by l.level, d.top_n) as series_id
+    from (select distinct level from leaders) as l
+    cross join depths as d
 ),
 
 ranked as (
