@@ -77,6 +77,9 @@ def test_backfill_equals_the_served_numbers_to_the_token(api, instance, tmp_path
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"every_landed_week_in_core": True, "shares_sum_to_one": True,
                       "complete_weeks_have_7_days": True, "ranks_are_dense": True}
+    # every log line is a stored event: the fetch logs its progress every 10 s, not per request
+    lines = [e for e in instance.all_logs(result.run_id) if not e.is_dagster_event and e.step_key == "api_responses"]
+    assert 1 <= len(lines) <= 3 and lines[-1].user_message.startswith("[20/20] models catalogue")
 
 
 def test_restatement_adds_a_version_and_core_shows_the_latest(api, instance, tmp_path):
