@@ -98,6 +98,9 @@ def rebuild(args: dict) -> None:
         counts = build_core(conn)
     with step("core invariants"):
         assert_invariants(conn)
+    with step("commit core"):  # marts run on cursors of their own, which see only committed core
+        conn.execute("commit")
+        conn.execute("begin")
     with step("marts"):
         # two marts at a time, each on one thread; a mart's own time overlaps another's
         refresh_marts(conn, full=True, on_built=lambda name, rows, s: STEPS.__setitem__(
