@@ -7,11 +7,10 @@ import duckdb
 import pytest
 
 from assets.core import CORE_TABLES, build_core
-from assets.ingest import fetch, land, plan_requests, validate
 from assets.raw_store import RawStore
 from assets.schema import ensure_schema
-from assets.source.client import DataApiClient
-from assets.source.simulator import DataApiSimulator, MarketConfig, SimulatedMarket
+from assets.source.simulator import MarketConfig, SimulatedMarket
+from tests.simulated import pull
 
 START = dt.date(2025, 1, 6)
 LAST = dt.date(2025, 3, 17)  # the simulated market's last closed week
@@ -20,14 +19,6 @@ LAST = dt.date(2025, 3, 17)  # the simulated market's last closed week
 @pytest.fixture(scope="module")
 def market():
     return SimulatedMarket(MarketConfig(start=dt.date(2025, 1, 1), today=dt.date(2025, 3, 25)))
-
-
-def pull(conn, market, store, first, last, revision=0):
-    sim = DataApiSimulator(market, revision=revision)
-    with DataApiClient("https://sim.invalid/api/v1", sim.api_key, transport=sim.transport(),
-                       requests_per_minute=10**6) as client:
-        outcome = fetch(client, store, plan_requests(first, last))
-    return land(conn, validate(store, outcome.stored))
 
 
 def core_rows(conn):

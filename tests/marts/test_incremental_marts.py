@@ -8,13 +8,12 @@ import duckdb
 import pytest
 
 from assets.core import build_core
-from assets.ingest import fetch, land, plan_requests, validate
 from assets.marts import MARTS, is_incremental, refresh_marts, stale_predicate
 from assets.raw_store import RawStore
 from assets.schema import ensure_schema
+from assets.source.simulator import MarketConfig, SimulatedMarket
 from assets.warehouse import WRITER_CONFIG
-from assets.source.client import DataApiClient
-from assets.source.simulator import DataApiSimulator, MarketConfig, SimulatedMarket
+from tests.simulated import pull
 
 START = dt.date(2025, 1, 6)
 LAST = dt.date(2025, 9, 22)  # the simulated market's last closed week: 38 weeks, longer than 16-row frames
@@ -23,14 +22,6 @@ LAST = dt.date(2025, 9, 22)  # the simulated market's last closed week: 38 weeks
 @pytest.fixture(scope="module")
 def market():
     return SimulatedMarket(MarketConfig(start=dt.date(2025, 1, 1), today=dt.date(2025, 9, 30)))
-
-
-def pull(conn, market, store, first, last, revision=0):
-    sim = DataApiSimulator(market, revision=revision)
-    with DataApiClient("https://sim.invalid/api/v1", sim.api_key, transport=sim.transport(),
-                       requests_per_minute=10**6) as client:
-        outcome = fetch(client, store, plan_requests(first, last))
-    return land(conn, validate(store, outcome.stored))
 
 
 def differences(conn, name):
