@@ -58,7 +58,8 @@ def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = Non
         if table in WEEKLY_TABLES:
             counts[table], differs, first = _replace_weeks(conn, table, source, since)
         else:
-            counts[table], differs, first = _replace_rows(conn, table, source)
+            counts[table], differs = _replace_rows(conn, table, source)
+            first = None  # not keyed by week
         if differs:
             changed[table] = first
     conn.execute("drop table latest_rankings")
@@ -113,9 +114,9 @@ def _replace_weeks(conn: duckdb.DuckDBPyConnection, table: str, source: str,
     return count, weeks, first
 
 
-def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> tuple[int, int, dt.date | None]:
-    """Make core.<table> equal to `source`: delete the rows that changed or went, insert the new ones.
-    Returns (rows, rows deleted or inserted, earliest week among them or None)."""
+def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> tuple[int, int]:
+    """Make core.<table> (one not keyed by week: model_dim) equal to `source`: delete the rows that
+    changed or went, insert the new ones. Returns (rows, rows deleted or inserted)."""
     keys = KEYS[table]
     cols = _columns(conn, table)
     conn.execute(f"create or replace temp table _core_new as select {cols} from ({source})")
@@ -124,20 +125,18 @@ def _replace_rows(conn: duckdb.DuckDBPyConnection, table: str, source: str) -> t
     conn.execute(f"create or replace temp table _core_gone as "
                  f"select {', '.join(keys)} from (select {cols} from core.{table} except "
                  f"select {cols} from _core_new)")
-    week = "min(week_start)" if "week_start" in keys else "null::date"
-    gone, gone_first = conn.execute(f"select count(*), {week} from _core_gone").fetchall()[0]
+    gone = conn.execute("select count(*) from _core_gone").fetchall()[0][0]
     if gone:
         match = " and ".join(f"t.{k} = g.{k}" for k in keys)
         conn.execute(f"delete from core.{table} as t using _core_gone as g where {match}")
     conn.execute(f"create or replace temp table _core_added as select {cols} from _core_new except "
                  f"select {cols} from core.{table}")
-    added, added_first = conn.execute(f"select count(*), {week} from _core_added").fetchall()[0]
+    added = conn.execute("select count(*) from _core_added").fetchall()[0][0]
     conn.execute(f"insert into core.{table} select * from _core_added")
     count = conn.execute("select count(*) from _core_new").fetchall()[0][0]
     for temp in ("_core_new", "_core_gone", "_core_added"):
         conn.execute(f"drop table {temp}")
-    firsts = [w for w in (gone_first, added_first) if w is not None]
-    return count, gone + added, min(firsts) if firsts else None
+    return count, gone + added
 
 
 def _assert_unique(conn: duckdb.DuckDBPyConnection, table: str, rows: str) -> None:
