@@ -82,11 +82,11 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
                       "tokentide needs a writable folder for the warehouse, its lock and raw/. Nothing was changed.")
         raise typer.Exit(1) from None
     with lock:
-        import dagster as dg
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from assets import progress
         from orchestration.definitions import defs
+        from orchestration.instance import cli_instance
         from orchestration.resources import DataApiResource, WarehouseResource
 
         resources = {
@@ -109,13 +109,14 @@ def _run(first: dt.date, last: dt.date, *, db: Path, demo: bool, revision: int =
 
             progress.set_reporter(report)
             try:
-                result = job.execute_in_process(
-                    instance=dg.DagsterInstance.get(), resources=resources, raise_on_error=False,
-                    # the CLI prints its own summary and errors; the full event log stays in DAGSTER_HOME
-                    run_config={"loggers": {"console": {"config": {"log_level": _LOG_LEVEL}}}},
-                    tags={"dagster/asset_partition_range_start": str(first),
-                          "dagster/asset_partition_range_end": str(last), "tokentide/command": title},
-                )
+                with cli_instance() as instance:
+                    result = job.execute_in_process(
+                        instance=instance, resources=resources, raise_on_error=False,
+                        # the CLI prints its own summary and errors; the full event log stays in DAGSTER_HOME
+                        run_config={"loggers": {"console": {"config": {"log_level": _LOG_LEVEL}}}},
+                        tags={"dagster/asset_partition_range_start": str(first),
+                              "dagster/asset_partition_range_end": str(last), "tokentide/command": title},
+                    )
             finally:
                 progress.set_reporter(None)
     if not result.success:

@@ -29,3 +29,47 @@ def test_refresh_range_never_precedes_the_first_week():
     assert refresh_range(dt.datetime(2025, 1, 14, tzinfo=dt.UTC)) == ("2025-01-06", "2025-01-06")
     # a Sunday night still belongs to the running week: the last closed week is the one before
     assert refresh_range(dt.datetime(2026, 3, 8, 23, 59, tzinfo=dt.UTC))[1] == "2026-02-23"
+
+
+def test_cli_instance_records_each_week_as_dagsters_own_storage_does(tmp_path, monkeypatch):
+    """The CLI's batched event log writes the same rows: every week's status, the latest
+    materialization and the planned events, for a range run of a weekly-partitioned asset."""
+    import sqlite3
+
+    from orchestration.instance import BatchingSqliteEventLogStorage, cli_instance
+    from orchestration.partitions import weekly_partitions
+
+    @dg.asset(partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+    def weekly(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"weeks": len(context.partition_keys)})
+
+    @dg.asset(deps=[weekly])
+    def after() -> None:
+        pass
+
+    job = dg.Definitions(assets=[weekly, after], jobs=[dg.define_asset_job("j")],
+                         executor=dg.in_process_executor).resolve_job_def("j")
+    tags = {"dagster/asset_partition_range_start": "2025-01-06", "dagster/asset_partition_range_end": "2025-03-31"}
+    rows = {}
+    for name in ("dagster", "cli"):
+        home = tmp_path / name
+        home.mkdir()
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        if name == "dagster":
+            monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+            instance = dg.DagsterInstance.get()
+        else:
+            monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")
+            instance = cli_instance()
+            assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+        with instance:
+            assert job.execute_in_process(instance=instance, tags=tags).success
+            weeks = instance.get_materialized_partitions(dg.AssetKey("weekly"))
+            latest = instance.get_latest_materialization_event(dg.AssetKey("weekly")).dagster_event.partition
+        index = sqlite3.connect(home / "history" / "runs" / "index.db")
+        rows[name] = (sorted(weeks), latest, index.execute(
+            "select dagster_event_type, asset_key, partition from event_logs order by id").fetchall(),
+            index.execute("select asset_key, last_run_id is not null from asset_keys order by 1").fetchall())
+        index.close()
+    assert len(rows["cli"][0]) == 13 and rows["cli"][1] == "2025-03-31"
+    assert rows["cli"] == rows["dagster"]
