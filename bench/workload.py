@@ -49,14 +49,39 @@ class Size:
         return asdict(self)
 
 
-def simulated_client(size: Size):
-    """A Data API client answering from the simulator in-process (no rate limit: not the real API)."""
+def simulated_client(size: Size, prerender: list | None = None):
+    """A Data API client answering from the simulator in-process (no rate limit: not the real API).
+
+    With `prerender` (planned requests), the simulator renders those answers before the client is
+    returned: building a 500-row body from the simulated market is the server's work, not
+    tokentide's, so a timed fetch then measures the client and the raw store only."""
+    import httpx
+
     from assets.source.client import DataApiClient
     from assets.source.simulator import DataApiSimulator, SimulatedMarket
 
     sim = DataApiSimulator(SimulatedMarket(size.market_config()))
-    return DataApiClient("https://sim.invalid/api/v1", sim.api_key, transport=sim.transport(),
-                         requests_per_minute=10**9, daily_budget=10**9)
+    rendered: dict[str, tuple[int, list, bytes]] = {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        key = str(request.url)
+        if key not in rendered:
+            response = sim.handle(request)
+            rendered[key] = (response.status_code, list(response.headers.items()), response.read())
+        status, headers, body = rendered[key]
+        return httpx.Response(status, headers=headers, content=body)
+
+    def client() -> DataApiClient:
+        return DataApiClient("https://sim.invalid/api/v1", sim.api_key, transport=httpx.MockTransport(answer),
+                             requests_per_minute=10**9, daily_budget=10**9)
+
+    if prerender is not None:
+        with client() as warm:
+            for req in prerender:
+                warm.rankings(req.start, req.end, period=req.period, category=req.category,
+                              modality=req.modality)
+            warm.models()
+    return client()
 
 
 # The README's ad-hoc queries (## Ad-hoc SQL), verbatim, plus the `tokentide sql` example.
