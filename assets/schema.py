@@ -1,8 +1,11 @@
 """Create the warehouse schemas and tables (idempotent) from `sql/ddl/`."""
 
+import hashlib
+import re
+
 import duckdb
 
-from assets.sql import read_sql
+from assets.sql import SQL_DIR, read_sql
 
 DDL_FILES = ("ddl/raw", "ddl/core", "ddl/mart")
 
@@ -12,11 +15,41 @@ DDL_FILES = ("ddl/raw", "ddl/core", "ddl/mart")
 UNKEYED = ("raw.rankings", "core.segment_week")
 
 
+def ddl_version() -> str:
+    """Fingerprint of the DDL files."""
+    digest = hashlib.sha256()
+    for name in DDL_FILES:
+        digest.update((SQL_DIR / f"{name}.sql").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _ddl_tables() -> set[tuple[str, str]]:
+    found = re.findall(r"create table if not exists (\w+)\.(\w+)", "\n".join(read_sql(n) for n in DDL_FILES))
+    return {(schema, table) for schema, table in found}
+
+
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create every schema and table that does not exist yet; never drops data."""
+    """Create every schema and table that does not exist yet; never drops data.
+
+    The DDL (with its ~100 comment statements, each a catalogue write) runs only when the warehouse
+    was made by other DDL or lacks one of its tables: every writer opens through here, three times
+    per weekly run."""
+    version = ddl_version()
+    if _is_current(conn, version):
+        return
     _drop_old_keys(conn)
     for name in DDL_FILES:
         conn.execute(read_sql(name))
+    conn.execute("delete from raw.warehouse_info where key = 'ddl_version'")
+    conn.execute("insert into raw.warehouse_info values ('ddl_version', ?)", [version])
+
+
+def _is_current(conn: duckdb.DuckDBPyConnection, version: str) -> bool:
+    tables = set(conn.execute("select schema_name, table_name from duckdb_tables()").fetchall())
+    if not _ddl_tables() <= tables:
+        return False
+    found = conn.execute("select value from raw.warehouse_info where key = 'ddl_version'").fetchall()
+    return found == [(version,)]
 
 
 def _drop_old_keys(conn: duckdb.DuckDBPyConnection) -> None:
