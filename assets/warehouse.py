@@ -105,6 +105,8 @@ def _pid_alive(pid: int) -> bool:
 
 _held: dict[str, int] = {}
 _held_guard = threading.Lock()
+# stage path -> (run_id, connection, base) left open by a run's step that did not publish
+_kept: dict[str, tuple[str, duckdb.DuckDBPyConnection, list[int] | None]] = {}
 
 
 class Warehouse:
@@ -188,14 +190,19 @@ class Warehouse:
         test pause points (`<step>:before-commit`, `<step>:before-publish`)."""
         with self.run_lock(timeout_s, on_wait):
             path = self.stage_path if run_id else self.work_path
+            kept = self._kept_connection(run_id)
             try:
-                base = self._open_stage(run_id, fresh) if run_id else self._open_work_at(self.work_path, fresh)
-                conn = duckdb.connect(str(path), config=WRITER_CONFIG)
+                if kept is not None:
+                    conn, base = kept
+                else:
+                    base = self._open_stage(run_id, fresh) if run_id else self._open_work_at(self.work_path, fresh)
+                    conn = duckdb.connect(str(path), config=WRITER_CONFIG)
             except (OSError, duckdb.IOException) as exc:
                 self._discard(path)
                 raise self._write_error(exc) from None
             try:
-                ensure_schema(conn)
+                if kept is None:
+                    ensure_schema(conn)
                 conn.execute("begin")
                 try:
                     yield conn
@@ -206,6 +213,12 @@ class Warehouse:
                     raise
                 try:
                     conn.execute("commit")
+                    if run_id and not publish:
+                        # the run's next step in this process continues on this connection: no
+                        # checkpoint, close and reopen per step (committed work is in the stage's WAL)
+                        self._save_stage(run_id, base)
+                        _kept[str(path)] = (run_id, conn, base)
+                        return
                     conn.execute("checkpoint")
                     conn.close()
                     if run_id:
@@ -227,6 +240,20 @@ class Warehouse:
                 raise
             if publish and run_id:
                 self._record_landed()  # under the lock, so landed.jsonl keeps the publishing order
+
+    def _kept_connection(self, run_id: str | None) -> tuple[duckdb.DuckDBPyConnection, list[int] | None] | None:
+        """This run's stage connection if an earlier step of the run left it open in this process.
+        A connection kept for another run (one that stopped before publishing) is closed."""
+        kept = _kept.pop(str(self.stage_path), None)
+        if kept is None:
+            return None
+        kept_run, conn, base = kept
+        meta = self._stage_meta()
+        if run_id and kept_run == run_id and meta.get("run_id") == run_id and self.stage_path.exists():
+            self._pending_landed = list(meta.get("landed", []))
+            return conn, base
+        _close_quietly(conn)
+        return None
 
     def note_landed(self, pull_ids: list[str]) -> None:
         """Pulls landed in the open staged write: appended to landed.jsonl when the run publishes."""
