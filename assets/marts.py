@@ -156,8 +156,12 @@ def build_marts(
         return rows, time.perf_counter() - start
 
     deps = {name: reads(name, "mart") & set(names) for name in names}
-    # the longest builds start first, so the short ones fill the other worker at the end
-    names = sorted(names, key=lambda n: (n not in LONGEST, LONGEST.index(n) if n in LONGEST else MARTS.index(n)))
+    # the longest builds start first, so the short ones fill the other worker at the end: in a full
+    # build LONGEST; in an incremental one, the marts rebuilt in full and those they feed
+    full = {name for name in names if weeks.get(name) is None or not is_incremental(name)}
+    feeds_full = {name for name in names if name in full or any(name in deps[m] for m in full)}
+    names = sorted(names, key=lambda n: (n not in feeds_full if len(full) < len(names) else 0,
+                                         n not in LONGEST, LONGEST.index(n) if n in LONGEST else MARTS.index(n)))
     try:
         for name, (rows, seconds) in _run_in_order(names, deps, work, workers):
             counts[name] = rows
