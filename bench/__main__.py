@@ -3,7 +3,7 @@
 Workloads (issue 6): W1 real-size backfill through the CLI against the simulated Data API over HTTP,
 next to the orchestration floor (Dagster + one trivial asset in a fresh process); W2 full rebuild of
 core and every mart from raw at 520 weeks x 500 listed models; W3 one more week on that warehouse
-(pull, land, core, marts); W4 the README's queries; W5 the W2 rebuild at 1/8, 1/4, 1/2 and 1 of its
+(pull, land, core, marts); W4 the README's queries; W5 the W2 rebuild and W3 at 1/8, 1/4, 1/2 and 1 of its
 history. Every stage runs in a fresh process: wall, CPU (user+system, all threads) and peak RSS are
 that process's own. Medians of --repeat runs. Results: a table on stdout and bench/results/<name>.json.
 Generated warehouses are cached in bench/results/cache/ (synthetic, rebuilt when the DDL changes).
@@ -156,11 +156,11 @@ def w2(args, log, size: Size | None = None) -> dict:
     return out
 
 
-def w3(args, log, w2_result: dict) -> dict:
+def w3(args, log, w2_result: dict, size: Size | None = None) -> dict:
     """One more week on the base warehouse: the Monday run's steps (pull, validate, land, core for the
     pulled weeks, marts), each step in its own transaction on the run's staged copy, as the Dagster
     job does."""
-    size = base_size(args).scaled(args.scale)
+    size = size or base_size(args).scaled(args.scale)
     db = base_warehouse(size, args.cache, log)
     runs = []
     with tempfile.TemporaryDirectory(prefix="tt-bench-w3-") as tmp:
@@ -183,23 +183,29 @@ def w4(args, log) -> dict:
     return summarise(runs)
 
 
-def w5(args, log, w2_result: dict) -> dict:
+def w5(args, log, w2_result: dict, w3_result: dict | None = None) -> dict:
     points = {}
     for fraction in (1 / 8, 1 / 4, 1 / 2):
         size = base_size(args).scaled(args.scale * fraction)
         log(f"  W5 at {fraction:g}: {size.weeks} weeks")
         points[f"{fraction:g}"] = w2(args, log, size)
+        # the weekly run at this much history: it should not grow with it (W3's point)
+        points[f"{fraction:g}"]["weekly_s"] = w3(args, log, points[f"{fraction:g}"], size)["tokentide_wall_s"]
     points["1"] = w2_result
+    if w3_result:
+        points["1"]["weekly_s"] = w3_result["tokentide_wall_s"]
     xs = [math.log(p["size"]["weeks"]) for p in points.values()]
     slopes = {}
     for label, pick in (("marts", lambda p: p["marts_wall_s"]),
                         ("core", lambda p: p["steps"]["core"]["wall_s"]),
-                        ("rebuild", lambda p: p["rebuild_s"])):
-        ys = [math.log(pick(p)) for p in points.values()]
-        slopes[label] = _slope(xs, ys)
+                        ("rebuild", lambda p: p["rebuild_s"]),
+                        ("weekly run", lambda p: p.get("weekly_s"))):
+        if all(pick(p) for p in points.values()):
+            slopes[label] = _slope(xs, [math.log(pick(p)) for p in points.values()])
     return {"points": {k: {"weeks": v["size"]["weeks"], "model_weeks": v["info"].get("model_weeks"),
                            "core_s": v["steps"]["core"]["wall_s"], "marts_s": v["marts_wall_s"],
-                           "rebuild_s": v["rebuild_s"], "peak_rss_mib": v["peak_rss_mib"]}
+                           "rebuild_s": v["rebuild_s"], "weekly_s": v.get("weekly_s"),
+                           "peak_rss_mib": v["peak_rss_mib"]}
                        for k, v in points.items()},
             "loglog_slope": slopes}
 
@@ -255,9 +261,10 @@ def table(results: dict) -> str:
     if "W5" in results:
         r = results["W5"]
         for k, p in r["points"].items():
+            weekly = f", one more week {p['weekly_s']:.2f} s" if p.get("weekly_s") else ""
             add(f"W5 x{k} ({p['weeks']} wk): rebuild", p["rebuild_s"], None, p["peak_rss_mib"],
-                f"core {p['core_s']:.2f} s, marts {p['marts_s']:.2f} s")
-        add("W5 log-log slope (marts / core / rebuild)", None, None, None,
+                f"core {p['core_s']:.2f} s, marts {p['marts_s']:.2f} s{weekly}")
+        add(f"W5 log-log slope ({' / '.join(r['loglog_slope'])})", None, None, None,
             " / ".join(f"{v:.2f}" for v in r["loglog_slope"].values()))
     widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
     lines = ["  ".join(str(c).ljust(w) if i in (0, 4) else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
@@ -295,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
         results["W4"] = w4(args, log)
     if "W5" in wanted:
         log("W5: scaling")
-        results["W5"] = w5(args, log, results["W2"])
+        results["W5"] = w5(args, log, results["W2"], results.get("W3"))
     results["machine"]["load_after"] = machine_load()
     text = table(results)
     print(text)
