@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from assets.landing import land_catalogue, land_rankings
+from assets.landing import land_pulls
 from assets.parse import PayloadError, parse_catalogue, parse_rankings_batch
 from assets.raw_store import RawStore, StoredPull
 from assets.source.client import (CATEGORIES, DATA_FLOOR, MODALITIES, BadRequestError, DataApiClient,
@@ -135,13 +135,11 @@ def validate(store: RawStore, pulls: list[StoredPull]) -> list:
 
 
 def land(conn: duckdb.DuckDBPyConnection, parsed: list) -> LandSummary:
-    """Land validated pulls into raw (inside the caller's transaction); core is rebuilt separately."""
+    """Land validated pulls into raw (inside the caller's transaction), in a few set-based statements
+    (landing.land_pulls); core is rebuilt separately."""
     summary = LandSummary()
-    for stored, item in parsed:
-        if stored.endpoint == "models":
-            result = land_catalogue(conn, stored, item)
-        else:
-            result = land_rankings(conn, item)
+    for (stored, item), result in zip(parsed, land_pulls(conn, parsed), strict=True):
+        if stored.endpoint != "models":
             if item.period == "week" and item.segment_type == "all":
                 summary.weeks += sorted({str(d) for d in item.rows["bucket_date"].unique()})
                 summary.new_weeks += result.new_buckets

@@ -103,3 +103,43 @@ def test_core_missing_a_landed_week_is_caught_before_publishing(tmp_path):
     conn.execute("delete from core.market_week where week_start = '2026-05-11'")
     with pytest.raises(InvariantViolated, match="every_landed_week_in_core: 1 week"):
         assert_invariants(conn)
+
+
+def test_one_call_lands_like_one_pull_at_a_time(tmp_path):
+    """land() takes a run's pulls set-based; pulls that restate one another's buckets (as `rebuild`
+    replays them) must land exactly as when landed one by one, in order."""
+    store = RawStore(tmp_path)
+    restated = [(d, m, "340" if m == "beta/bolt:free" else t) for d, m, t in WEEK2]
+    partial = [("2026-05-11", "acme/alpha-20260101", "100"), ("2026-05-11", "other", "50")]
+    pulls = [
+        keep(store, body(WEEK1 + partial, start="2026-05-04", end="2026-05-13", as_of="2026-05-14T02:00:00Z"),
+             start="2026-05-04", end="2026-05-17"),
+        keep(store, body(WEEK1 + WEEK2, **WINDOW), **WINDOW),  # week 2 complete: a new version
+        keep(store, body(WEEK1 + WEEK2, **WINDOW, as_of="2026-05-20T02:00:00Z"), **WINDOW),  # same numbers
+        keep(store, body(WEEK1 + WEEK2, **WINDOW), **WINDOW),  # the identical body: already landed
+        keep(store, body(WEEK2, start="2026-05-11", end="2026-05-17"), start="2026-05-11", end="2026-05-17",
+             period="day"),  # other period: no collision with the weekly buckets
+        keep(store, body(WEEK1 + restated, **WINDOW, as_of="2026-05-26T02:00:00Z"), **WINDOW),  # restated
+        keep(store, body(WEEK2, start="2026-05-11", end="2026-05-17", as_of="2026-05-18T02:00:00Z"),
+             start="2026-05-11", end="2026-05-17", period="week", category="programming"),
+    ]
+    parsed = validate(store, pulls)
+    outcomes = []
+    for mode in ("together", "one by one"):
+        conn = duckdb.connect()
+        ensure_schema(conn)
+        if mode == "together":
+            summaries = [land(conn, parsed)]
+        else:
+            summaries = [land(conn, [p]) for p in parsed]
+        outcomes.append((
+            sorted(s for summary in summaries for s in summary.new_weeks),
+            sorted(s for summary in summaries for s in summary.restated_weeks),
+            sum(s.pulls_landed for s in summaries), sum(s.pulls_unchanged for s in summaries),
+            table(conn, "select * from raw.rankings"),  # insertion order too
+            table(conn, "select pull_id, row_count, versions_added from raw.pulls order by pull_id"),
+        ))
+    assert outcomes[0] == outcomes[1]
+    new_weeks, restated_weeks, landed, unchanged, rankings, _ = outcomes[0]
+    assert new_weeks == ["2026-05-04", "2026-05-11"] and restated_weeks == ["2026-05-11", "2026-05-11"]
+    assert (landed, unchanged) == (6, 1) and len(rankings) == 5 + 3 + 3 + 3 + 3
