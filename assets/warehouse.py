@@ -307,12 +307,14 @@ class Warehouse:
             raise WarehouseBusy(f"{self.path} was published by another writer while this run was writing; "
                                 "nothing from this run was published, run it again")
         _flush_now(path)
+        old = _hold_open(self.path)
         os.replace(path, self.path)
         dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        _release_soon(old)
         if path == self.stage_path:
             self.stage_meta_path.unlink(missing_ok=True)
 
@@ -364,6 +366,20 @@ def _flush_now(path: Path) -> None:
     if early is not None:
         early.join()
     _fsync(path)
+
+
+# Replacing the published file frees its blocks, which takes ext4 ~0.15 s per 500 MB inside the
+# rename; holding the old file open moves that work to the close, done in the background.
+def _hold_open(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+
+
+def _release_soon(fd: int | None) -> None:
+    if fd is not None:
+        threading.Thread(target=os.close, args=(fd,), name="release old warehouse", daemon=True).start()
 
 
 def _fsync(path: Path) -> None:
