@@ -8,9 +8,9 @@ materializations of `api_responses` that give the UI each week's status. Here:
 - Dagster's event batching (DAGSTER_EVENT_BATCH_SIZE) hands over the events it marks as one batch
   (a step's partition materializations, the run's planned events) at once, and they are written
   in one transaction per database: the same rows, so the UI shows each week as before;
-- index.db, which has no live watchers, keeps one connection open for the process instead of one
-  per event. The run's own file still closes after every write: the UI tails a live run by
-  watching that file change.
+- each database keeps one connection open for the process instead of one per event. After a
+  write to a run's file its WAL is checkpointed into the file, as closing it did: a UI tailing
+  the run watches that file change.
 
 Only the tokentide CLI uses this; `dagster dev` and the daemon read and write the same files with
 Dagster's own storage.
@@ -30,26 +30,29 @@ EVENT_BATCH_SIZE = "1000"  # more than a run's largest batch (98 weeks today, ~5
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
-    """SqliteEventLogStorage that writes a batch in one transaction per database and keeps
-    index.db open. Holds no state of its own beyond a cache, so an existing storage can become one."""
+    """SqliteEventLogStorage that writes a batch in one transaction per database and keeps its
+    databases open. Holds no state of its own beyond a cache, so an existing storage can become one."""
 
     @contextmanager
     def _connect(self, shard: str):
-        if shard != INDEX_SHARD_NAME:
-            with super()._connect(shard) as conn:
-                yield conn
-            return
         with self._db_lock:
-            engine = self.__dict__.get("_tt_index_engine")
+            engines = self.__dict__.setdefault("_tt_engines", {})
+            engine = engines.get(shard)
             if engine is None:
                 engine = create_engine(self.conn_string_for_shard(shard), pool_size=1,
                                        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
                 if shard not in self._initialized_dbs:
                     self._initdb(engine)
                     self._initialized_dbs.add(shard)
-                self.__dict__["_tt_index_engine"] = engine
-            with engine.connect() as conn, conn.begin():
-                yield conn
+                engines[shard] = engine
+            with engine.connect() as conn:
+                before = conn.connection.dbapi_connection.total_changes
+                with conn.begin():
+                    yield conn
+                if shard != INDEX_SHARD_NAME and conn.connection.dbapi_connection.total_changes != before:
+                    # what closing the file did: copy the WAL into <run>.db, which a UI tailing
+                    # the run watches for changes
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def has_table(self, table_name: str) -> bool:
         # asked for every asset event (a new engine and connection each time); tables are never dropped
@@ -90,8 +93,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 self._store_asset_event(conn, event, event_id)
 
     def dispose(self) -> None:
-        engine = self.__dict__.pop("_tt_index_engine", None)
-        if engine is not None:
+        for engine in self.__dict__.pop("_tt_engines", {}).values():
             engine.dispose()
         super().dispose()
 
