@@ -66,8 +66,11 @@ def test_cli_instance_records_each_week_as_dagsters_own_storage_does(tmp_path, m
             assert job.execute_in_process(instance=instance, tags=tags).success
             weeks = instance.get_materialized_partitions(dg.AssetKey("weekly"))
             latest = instance.get_latest_materialization_event(dg.AssetKey("weekly")).dagster_event.partition
+            entries = [(r.asset_entry.asset_key.to_user_string(), r.asset_entry.last_materialization_record.storage_id,
+                        r.asset_entry.last_run_id == records.run_id)
+                       for r in instance.get_asset_records() for records in [instance.get_runs()[0]]]
         index = sqlite3.connect(home / "history" / "runs" / "index.db")
-        rows[name] = (sorted(weeks), latest, index.execute(
+        rows[name] = (sorted(weeks), latest, sorted(entries), index.execute(
             "select dagster_event_type, asset_key, partition from event_logs order by id").fetchall(),
             index.execute("select asset_key, last_run_id is not null from asset_keys order by 1").fetchall())
         index.close()
