@@ -37,12 +37,16 @@ keys as (
 ),
 
 copies as (
-    -- where a computed entity's rows go: to itself and to the entities that mirror it
-    select entity_key, level, entity_id from keys
-    union all
-    select k.entity_key, m.level, m.entity_id
-    from mirrors as m
-    join keys as k on k.level = 'model' and k.entity_id = m.model
+    -- where a computed entity's rows go: to itself and to the entities that mirror it; an
+    -- integer copy_id keys the join with long_runs
+    select entity_key, level, entity_id, row_number() over () as copy_id
+    from (
+        select entity_key, level, entity_id from keys
+        union all
+        select k.entity_key, m.level, m.entity_id
+        from mirrors as m
+        join keys as k on k.level = 'model' and k.entity_id = m.model
+    )
 ),
 
 lagged as (
@@ -142,16 +146,54 @@ windowed as (
     from growth
 ),
 
+prior_sorted as (
+    -- the 8 baseline growths sorted (o0 <= .. <= o7; meaningful when all 8 are observed,
+    -- 9 rows in 10): Batcher's odd-even merge network of least/greatest, 19 comparators,
+    -- costs less than list_median plus list_aggregate(.., 'mad') on the 8-element list
+    select * replace (least(o1, o2) as o1, greatest(o1, o2) as o2, least(o3, o4) as o3,
+                      greatest(o3, o4) as o4, least(o5, o6) as o5, greatest(o5, o6) as o6)
+    from (select * replace (least(o2, o4) as o2, greatest(o2, o4) as o4, least(o3, o5) as o3,
+                            greatest(o3, o5) as o5)
+    from (select * replace (least(o1, o5) as o1, greatest(o1, o5) as o5, least(o2, o6) as o2,
+                            greatest(o2, o6) as o6)
+    from (select * replace (least(o1, o2) as o1, greatest(o1, o2) as o2, least(o5, o6) as o5,
+                            greatest(o5, o6) as o6, least(o0, o4) as o0, greatest(o0, o4) as o4,
+                            least(o3, o7) as o3, greatest(o3, o7) as o7)
+    from (select * replace (least(o0, o2) as o0, greatest(o0, o2) as o2, least(o1, o3) as o1,
+                            greatest(o1, o3) as o3, least(o4, o6) as o4, greatest(o4, o6) as o6,
+                            least(o5, o7) as o5, greatest(o5, o7) as o7)
+    from (select * replace (least(o0, o1) as o0, greatest(o0, o1) as o1, least(o2, o3) as o2,
+                            greatest(o2, o3) as o3, least(o4, o5) as o4, greatest(o4, o5) as o5,
+                            least(o6, o7) as o6, greatest(o6, o7) as o7)
+    from (select *, list_count(prior_g) as n_prior, g1 as o0, g2 as o1, g3 as o2, g4 as o3,
+                 g5 as o4, g6 as o5, g7 as o6, g8 as o7
+          from windowed))))))
+),
+
+prior_median as (
+    -- DuckDB's median of an even count is (lo + hi) / 2, bit for bit
+    select *, (o3 + o4) / 2 as median_8 from prior_sorted
+),
+
 window_stats as (
     select
         *,
-        list_count(prior_g) as n_prior,
         list_avg(prior_g) as prior_mean,
         list_stddev_samp(prior_g) as prior_sd,
-        -- medians only where robust_z is defined (they are the costly part)
-        case when g is not null and list_count(prior_g) >= 4 then list_median(prior_g) end as prior_median,
-        case when g is not null and list_count(prior_g) >= 4 then list_aggregate(prior_g, 'mad') end
-            as prior_mad,
+        -- medians only where robust_z is defined; with 8 growths from the sorted columns: the
+        -- MAD is the mean of the 4th and 5th smallest of |x - median|, which merge two sorted
+        -- runs, median - o3 .. median - o0 and o4 - median .. o7 - median
+        case when g is null or n_prior < 4 then null
+             when n_prior = 8 then median_8
+             else list_median(prior_g) end as prior_median,
+        case when g is null or n_prior < 4 then null
+             when n_prior = 8 then
+                 (least(o7 - median_8, greatest(median_8 - o3, o6 - median_8),
+                        greatest(median_8 - o2, o5 - median_8), greatest(median_8 - o1, o4 - median_8),
+                        median_8 - o0)
+                  + least(greatest(median_8 - o3, o7 - median_8), greatest(median_8 - o2, o6 - median_8),
+                          greatest(median_8 - o1, o5 - median_8), greatest(median_8 - o0, o4 - median_8))) / 2
+             else list_aggregate(prior_g, 'mad') end as prior_mad,
         list_count(last8_g) as n_8w,
         list_avg(last8_g) as last8_mean,
         list_stddev_samp(last8_g) as last8_sd,
@@ -162,7 +204,7 @@ window_stats as (
              then (g1 - list_avg([g2, g3, g4, g5, g6, g7, g8, g9]))
                   / greatest(list_stddev_samp([g2, g3, g4, g5, g6, g7, g8, g9]), 0.02) end
             as prev_z
-    from windowed
+    from prior_median
 ),
 
 mann_kendall as (
@@ -289,45 +331,36 @@ long_runs as (
     -- those entities and their copies over their whole history (integer work on a few rows): a
     -- run restarts where the sign of the growth differs from the previous week's (a NULL growth
     -- differs from everything); the rows of runs of 10+ weeks
-    select level, entity_id, wk, run_start_wk
+    select copy_id, wk, run_start_wk
     from (
         select
-            level, entity_id, wk,
+            copy_id, wk,
             max(case when run_breaks then wk end) over (entity rows unbounded preceding) as run_start_wk
         from (
             select
-                level, entity_id, wk,
+                copy_id, wk,
                 sign(case when lag(wk) over entity = wk - 1 then y - lag(y) over entity end)
                     is distinct from
                 sign(case when lag(wk, 2) over entity = wk - 2 then lag(y) over entity - lag(y, 2) over entity end)
                     as run_breaks
             from (
-                select level, entity_id, wk, ln(nullif(tokens, 0)) as y
-                from mart.entity_week
-                semi join (select level, entity_id from copies semi join saturated using (entity_key))
-                    using (level, entity_id)
+                select c.copy_id, e.wk, ln(nullif(e.tokens, 0)) as y
+                from mart.entity_week as e
+                join (from copies semi join saturated using (entity_key)) as c using (level, entity_id)
             )
-            window entity as (partition by level, entity_id order by wk)
+            window entity as (partition by copy_id order by wk)
         )
-        window entity as (partition by level, entity_id order by wk)
+        window entity as (partition by copy_id order by wk)
     )
     where run_start_wk <= wk - 9
 ),
 
-copied as (
-    select
-        c.level,
-        c.entity_id,
-        p.*,
-        coalesce(sign(p.g), 0) * coalesce(p.visible_run_len, p.wk - l.run_start_wk + 1) as run_len
-    from p_values as p
-    join copies as c using (entity_key)
-    left join long_runs as l on l.level = c.level and l.entity_id = c.entity_id and l.wk = p.wk
-),
-
 labelled as (
+    -- labels before the rows are copied: a run that is not in view (visible_run_len NULL) is
+    -- 10 weeks or more with the sign of g, which is all the trend rule reads of run_len
     select
         *,
+        coalesce(sign(g), 0) * coalesce(visible_run_len, 10) as run_len_10,
         -- §3.4, evaluated in order, first match wins
         case
             when z is null or s is null then 'insufficient_history'
@@ -335,22 +368,21 @@ labelled as (
                 then 'spike_reversal'
             when abs(z) >= 2 and sign(next_g) * sign(g) = -1 and abs(next_g) >= 0.5 * abs(g)
                 then case when g > 0 then 'spike_up' else 'spike_down' end
-            when mk_p < 0.05 and abs(run_len) >= 3 and sign(run_len) = sign(sen_slope)
+            when mk_p < 0.05 and abs(run_len_10) >= 3 and sign(run_len_10) = sign(sen_slope)
                  and max_week_share <= 0.5
                 then case when sen_slope > 0 then 'trend_up' else 'trend_down' end
             when abs(z) >= 2 and next_g is null then 'jump_pending'
             when abs(z) >= 2 then case when g > 0 then 'level_shift_up' else 'level_shift_down' end
             else 'noise'
         end as label
-    from copied
+    from p_values
 ),
 
-final as (
+computed as (
     select
+        entity_key,
         week_start,
         wk,
-        level,
-        entity_id,
         tokens,
         g,
         cast(n_prior as integer) as n_prior,
@@ -371,13 +403,50 @@ final as (
         sen_slope,
         100 * (exp(sen_slope) - 1) as sen_weekly_pct,
         100 * (exp(52 * sen_slope) - 1) as sen_annualised_pct,
-        cast(run_len as integer) as run_len,
+        coalesce(sign(g), 0) * visible_run_len as visible_run_len,
         net_log_change_window,
         max_week_share,
         next_g,
         label,
         not coalesce(has_next_week, false) as is_provisional
     from labelled
+),
+
+final as (
+    select
+        p.week_start,
+        p.wk,
+        c.level,
+        c.entity_id,
+        p.tokens,
+        p.g,
+        p.n_prior,
+        p.mu_prior,
+        p.sd_prior,
+        p.sd_eff,
+        p.z,
+        p.robust_z,
+        p.vol_8w,
+        p.mean_g_8w,
+        p.snr_8w,
+        p.tstat_8w,
+        p.mk_s,
+        p.mk_var_s,
+        p.mk_z,
+        p.mk_p,
+        p.mk_tau,
+        p.sen_slope,
+        p.sen_weekly_pct,
+        p.sen_annualised_pct,
+        cast(coalesce(p.visible_run_len, sign(p.g) * (p.wk - l.run_start_wk + 1)) as integer) as run_len,
+        p.net_log_change_window,
+        p.max_week_share,
+        p.next_g,
+        p.label,
+        p.is_provisional
+    from computed as p
+    join copies as c using (entity_key)
+    left join long_runs as l on l.copy_id = c.copy_id and l.wk = p.wk
 )
 
 select * from final
