@@ -20,15 +20,10 @@ week_links as (
     from weeks
 ),
 
-entity_rows as (
-    select wk, level, entity_id, tokens, tokens_upper, rank, share_pct, n_members, members_changed, is_complete
-    from mart.entity_week
-    where week_start >= getvariable('since_week') - 84
-),
-
 entity_keys as (
     -- an integer key per (level, entity): sorting and hashing on it costs about
-    -- half as much as on the (level, entity_id) strings at benchmark size
+    -- half as much as on the (level, entity_id) strings at benchmark size. Scanning
+    -- entity_week twice (here and in history) is cheaper than materialising its rows once
     select
         level,
         entity_id,
@@ -37,36 +32,45 @@ entity_keys as (
              when level = 'author' then entity_id end as author,
         case when level = 'model' then case when entity_id like '%:free' then 'free' else 'paid' end
              when level = 'price_tier' then entity_id end as price_tier
-    from (select distinct level, entity_id from entity_rows)
+    from (
+        select distinct level, entity_id
+        from mart.entity_week
+        where week_start >= getvariable('since_week') - 84
+    )
 ),
 
 history as (
-    -- one sort per entity history: the previous and next listing, and the sum of
-    -- the 4 weeks up to this one when all 4 are listed with exact values. Narrow on
-    -- purpose: every window function copies all the columns it is given; names and
-    -- week values are joined back by key below
+    -- one sort of all entity histories, by entity then week: the listing before and after,
+    -- and the sum of the 4 weeks up to this one when all 4 are listed with exact values.
+    -- A single integer sort key (entity_wk), not partitions: the row before belongs to the
+    -- same entity and week - 1 exactly when its entity_wk is entity_wk - 1. Narrow on
+    -- purpose: every window function copies all the columns it is given; names and week
+    -- values are joined back by key below
     select
         *,
-        entity_key * 65536 + wk as entity_wk,  -- one integer per (entity, week)
-        lag(wk) over entity as prev_listed_wk,
-        lag(tokens) over entity as prev_tokens,
-        lag(tokens_upper) over entity as prev_tokens_upper,
-        lag(is_complete) over entity as prev_is_complete,
-        lead(wk) over entity as next_listed_wk,
-        case when lag(wk, 3) over entity = wk - 3
-             then exact_tokens + lag(exact_tokens, 1) over entity
-                  + lag(exact_tokens, 2) over entity + lag(exact_tokens, 3) over entity
+        lag(entity_key) over entity_weeks is distinct from entity_key as is_first_listing,
+        coalesce(lag(entity_wk) over entity_weeks = entity_wk - 1, false) as listed_last_week,
+        coalesce(lead(entity_wk) over entity_weeks = entity_wk + 1, false) as listed_next_week,
+        -- the row before: only read for a listing continuing from last week (same entity)
+        lag(tokens) over entity_weeks as prev_tokens,
+        lag(tokens_upper) over entity_weeks as prev_tokens_upper,
+        lag(is_complete) over entity_weeks as prev_is_complete,
+        case when lag(entity_wk, 3) over entity_weeks = entity_wk - 3
+             then exact_tokens + lag(exact_tokens, 1) over entity_weeks
+                  + lag(exact_tokens, 2) over entity_weeks + lag(exact_tokens, 3) over entity_weeks
         end as tokens_4w_sum
     from (
         select
             k.entity_key, e.wk, e.tokens, e.tokens_upper, e.rank, e.share_pct, e.n_members,
             e.members_changed, e.is_complete,
             -- multi-week rates use exact values only (daily-built partial weeks are bounds, §0.6)
-            case when e.is_complete then e.tokens end as exact_tokens
-        from entity_rows as e
+            case when e.is_complete then e.tokens end as exact_tokens,
+            k.entity_key * 65536 + e.wk as entity_wk  -- one integer per (entity, week)
+        from mart.entity_week as e
         join entity_keys as k using (level, entity_id)
+        where e.week_start >= getvariable('since_week') - 84
     )
-    window entity as (partition by entity_key order by wk)
+    window entity_weeks as (order by entity_wk)
 ),
 
 listed_before_window as (
@@ -75,7 +79,7 @@ listed_before_window as (
     from history as h
     join entity_keys as k using (entity_key)
     join mart.entity_week as e using (level, entity_id)
-    where h.prev_listed_wk is null
+    where h.is_first_listing
       and h.wk >= date_diff('day', date '2000-01-03', getvariable('since_week')) // 7
       and e.week_start < getvariable('since_week') - 84
 ),
@@ -90,15 +94,15 @@ listed_rows as (
         k.price_tier,
         case
             when not w.follows_observed_week then 'first_week_of_data'
-            when h.prev_listed_wk = h.wk - 1 then 'continuing'
-            when h.prev_listed_wk is null and b.entity_key is null then 'new_entry'
+            when h.listed_last_week then 'continuing'
+            when h.is_first_listing and b.entity_key is null then 'new_entry'
             else 're_entry'
         end as status,
         h.tokens,
         h.rank,
         h.share_pct,
         100.0 * h.tokens / (w.total_tokens - w.other_tokens) as share_named_pct,
-        w.follows_observed_week and h.prev_listed_wk = h.wk - 1 as is_continuing,
+        w.follows_observed_week and h.listed_last_week as is_continuing,
         h.is_complete and h.prev_is_complete as is_exact_pair,
         h.prev_tokens,
         h.prev_tokens_upper,
@@ -214,7 +218,7 @@ exited_rows as (
     from history as l
     join entity_keys as k using (entity_key)
     join weeks as w on w.wk = l.wk + 1
-    where l.next_listed_wk is distinct from l.wk + 1
+    where not l.listed_next_week
       and w.week_start >= getvariable('since_week')
 ),
 
