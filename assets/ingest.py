@@ -60,6 +60,17 @@ def fetch(client: DataApiClient, store: RawStore, requests: list[PullRequest], *
     """Send every request and keep each body verbatim before anything parses it."""
     outcome = FetchOutcome()
     refused: set[tuple[dt.date, dt.date]] = set()
+    _prevalidated.clear()
+    # a backfill waits out the rate limit (a minute per 30 requests): validate what has arrived meanwhile
+    client.while_waiting = lambda: _prevalidate(store, outcome.stored)
+    try:
+        _fetch_all(client, store, requests, outcome, refused, catalogue, progress)
+    finally:
+        client.while_waiting = None
+    return outcome
+
+
+def _fetch_all(client, store, requests, outcome, refused, catalogue, progress) -> None:
     total = len(requests) + int(catalogue)
     for i, req in enumerate(requests, start=1):
         try:
@@ -90,7 +101,6 @@ def fetch(client: DataApiClient, store: RawStore, requests: list[PullRequest], *
                                         body=resp.body, fetched_at=resp.fetched_at))
         if progress:
             progress(f"[{total}/{total}] models catalogue: {len(resp.body):,} bytes")
-    return outcome
 
 
 class IngestRejected(ValueError):
@@ -112,18 +122,41 @@ class LandSummary:
     as_of: str | None = None
 
 
+# Rankings pulls validated by `fetch` while it waited out the rate limit: (pull key) -> the
+# RankingsPull or PayloadError that parse_rankings_batch gave. A pull's result does not depend on
+# the pulls validated with it, so `validate` takes these as they are (a step in another process
+# finds none and validates everything itself).
+_prevalidated: dict[tuple, object] = {}
+
+
+def _pull_key(stored: StoredPull) -> tuple:
+    return stored.sha256, stored.path, stored.status, tuple(sorted(stored.params.items()))
+
+
+def _prevalidate(store: RawStore, stored: list[StoredPull]) -> None:
+    todo = [p for p in stored if p.endpoint != "models" and _pull_key(p) not in _prevalidated]
+    try:
+        results = parse_rankings_batch((p, store.read(p), str(store.absolute(p))) for p in todo)
+    except Exception:  # noqa: BLE001 - an optimisation only: validate() repeats the work and reports
+        return
+    _prevalidated.update({_pull_key(p): result for p, result in zip(todo, results, strict=True)})
+
+
 def validate(store: RawStore, pulls: list[StoredPull]) -> list:
     """Parse every pull; raise IngestRejected naming every bad row of every bad pull. The rankings
-    bodies are validated together (parse_rankings_batch: one pandera call for the run, not two per pull)."""
+    bodies are validated together (parse_rankings_batch: one pandera call for the run, not two per pull),
+    except those `fetch` already validated while it waited."""
+    done = {_pull_key(p): _prevalidated.pop(_pull_key(p)) for p in pulls if _pull_key(p) in _prevalidated}
     rankings = iter(parse_rankings_batch((stored, store.read(stored), str(store.absolute(stored)))
-                                         for stored in pulls if stored.endpoint != "models"))
+                                         for stored in pulls
+                                         if stored.endpoint != "models" and _pull_key(stored) not in done))
     parsed, errors = [], []
     for stored in pulls:
         try:
             if stored.endpoint == "models":
                 parsed.append((stored, parse_catalogue(stored, store.read(stored), str(store.absolute(stored)))))
             else:
-                result = next(rankings)
+                result = done[_pull_key(stored)] if _pull_key(stored) in done else next(rankings)
                 if isinstance(result, PayloadError):
                     raise result
                 parsed.append((stored, result))

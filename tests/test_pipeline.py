@@ -144,3 +144,36 @@ def test_weeks_the_weekly_feed_refuses_are_built_from_daily_rows(monkeypatch, in
     # a model listed on only some days is a lower bound, flagged incomplete, with its upper bound
     partial = query(db, "select count(*), bool_and(tokens_upper > tokens) from core.model_week where not is_complete")
     assert partial[0][0] == 0 or partial[0][1]
+
+
+def test_pulls_validated_while_waiting_for_the_rate_limit_are_what_validate_gives(market, tmp_path):
+    """fetch validates the bodies it holds while the client waits out the rate limit; validate then
+    takes those results, which equal validating from scratch."""
+    from assets import ingest
+    from assets.raw_store import RawStore
+    from assets.source.client import DataApiClient
+
+    sim = DataApiSimulator(market)
+    now = [0.0]
+    client = DataApiClient("https://sim.test/api/v1", sim.api_key, transport=sim.transport(),
+                           requests_per_minute=10, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                           clock=lambda: now[0])
+    store = RawStore(tmp_path)
+    with client:
+        outcome = ingest.fetch(client, store, ingest.plan_requests(D("2025-01-06"), D("2025-12-29")))
+    assert client.while_waiting is None
+    early = dict(ingest._prevalidated)
+    assert 10 <= len(early) < len(outcome.stored)  # the bodies that arrived before the last wait
+    reused = ingest.validate(store, outcome.stored)
+    assert not ingest._prevalidated
+    fresh = ingest.validate(store, outcome.stored)
+    assert len(reused) == len(fresh) == len(outcome.stored)
+    for (stored_a, a), (stored_b, b) in zip(reused, fresh, strict=True):
+        assert stored_a == stored_b
+        if stored_a.endpoint == "models":
+            assert a.equals(b)
+        else:
+            assert (a.period, a.segment_type, a.segment, a.as_of, a.meta_start_date, a.meta_end_date) == (
+                b.period, b.segment_type, b.segment, b.as_of, b.meta_start_date, b.meta_end_date)
+            assert a.rows.equals(b.rows)
+    assert any(ingest._pull_key(s) in early for s, _ in reused)

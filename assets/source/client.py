@@ -144,7 +144,10 @@ class DataApiClient:
         self._on_wait = on_wait
         self._utc_now = utc_now or (lambda: datetime.now(UTC))
         self._rng = rng or random.Random()
+        self._clock = clock
         self._window = _SlidingWindow(requests_per_minute, 60.0, clock)
+        # Work to do while waiting out the rate limit or a retry (the wait still lasts as long).
+        self.while_waiting: Callable[[], None] | None = None
         self._spent: dict[date, int] = {}
         self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(timeout_s),
                                   headers={"user-agent": "tokentide/0.1", "accept": "application/json"})
@@ -200,7 +203,10 @@ class DataApiClient:
         if self._on_wait is not None:
             self._on_wait(seconds, reason)
         log.info("waiting %.1f s: %s", seconds, reason)
-        self._sleep(seconds)
+        start = self._clock()
+        if self.while_waiting is not None:
+            self.while_waiting()  # the caller's own work, done in the time the wait takes anyway
+        self._sleep(max(0.0, seconds - (self._clock() - start)))
 
     def _spend_one(self, endpoint: str, params: dict[str, str], attempts: int) -> None:
         """Count one Data API request against the day's budget and the per-minute window."""

@@ -353,3 +353,18 @@ def test_plan_windows_backfill_needs_few_requests():
     assert windows[0] == (DATA_FLOOR, date(2025, 12, 28))
     assert windows[1] == (date(2025, 12, 29), date(2026, 11, 22))  # already a Sunday
     assert len(windows) == 2
+
+
+def test_work_done_while_waiting_for_the_rate_limit_shortens_the_sleep_not_the_wait():
+    fake = FakeTime()
+    client = make_client(Script(default=ok()), fake, requests_per_minute=2)
+    worked = []
+
+    def work():
+        worked.append(fake.now)
+        fake.now += 5.0  # the caller's work takes 5 s of the wait
+
+    client.while_waiting = work
+    for _ in range(3):
+        week(client)
+    assert worked == [0.0] and fake.sleeps == [55.0] and fake.now == 60.0  # the 3rd request waits 60 s all told
