@@ -23,7 +23,7 @@ import dagster as dg
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 EVENT_BATCH_SIZE = "1000"  # more than a run's largest batch (98 weeks today, ~52 more a year)
@@ -81,13 +81,13 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
         if len(events) == 1:
             self.store_event(events[0])
             return
+        rows = [self._event_to_row(event) for event in events]  # each event serialized once, not twice
         with self.run_connection(events[0].run_id) as conn:
-            conn.execute(self.prepare_insert_event_batch(events))
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            ids = []
-            for event in events:
-                with db_result(conn, self.prepare_insert_event(event)) as result:
-                    ids.append(result.inserted_primary_key[0])
+            inserted = conn.execute(SqlEventLogStorageTable.insert().returning(
+                SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), rows)
+            ids = [event_id for (event_id,) in inserted]
             self._store_asset_event_tags(conn, events, ids)
             for event, event_id in _last_word_per_asset(events, ids):
                 self._store_asset_event(conn, event, event_id)
