@@ -57,20 +57,22 @@ class FetchOutcome:
 
 def fetch(client: DataApiClient, store: RawStore, requests: list[PullRequest], *,
           catalogue: bool = True, progress: Progress | None = None) -> FetchOutcome:
-    """Send every request and keep each body verbatim before anything parses it."""
+    """Send every request and keep each body verbatim before anything parses it. While the client
+    waits out the rate limit (a backfill: a minute per 30 requests), the bodies kept so far are
+    validated, for `validate` to take."""
     outcome = FetchOutcome()
-    refused: set[tuple[dt.date, dt.date]] = set()
     _prevalidated.clear()
-    # a backfill waits out the rate limit (a minute per 30 requests): validate what has arrived meanwhile
     client.while_waiting = lambda: _prevalidate(store, outcome.stored)
     try:
-        _fetch_all(client, store, requests, outcome, refused, catalogue, progress)
+        _fetch_all(client, store, requests, outcome, catalogue, progress)
     finally:
         client.while_waiting = None
     return outcome
 
 
-def _fetch_all(client, store, requests, outcome, refused, catalogue, progress) -> None:
+def _fetch_all(client: DataApiClient, store: RawStore, requests: list[PullRequest], outcome: FetchOutcome,
+               catalogue: bool, progress: Progress | None) -> None:
+    refused: set[tuple[dt.date, dt.date]] = set()
     total = len(requests) + int(catalogue)
     for i, req in enumerate(requests, start=1):
         try:

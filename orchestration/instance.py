@@ -21,9 +21,9 @@ from contextlib import contextmanager
 
 import dagster as dg
 from dagster._core.events import ASSET_EVENTS
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 EVENT_BATCH_SIZE = "1000"  # more than a run's largest batch (98 weeks today, ~52 more a year)
@@ -124,7 +124,8 @@ def _is_asset_event(event) -> bool:
 
 def cli_instance() -> dg.DagsterInstance:
     """DAGSTER_HOME's instance; its event log batched as above when it is Dagster's plain SQLite one
-    (a Postgres or custom storage is left as configured). Use as a context manager: it closes index.db."""
+    (a Postgres or custom storage is left as configured). Use as a context manager: it closes
+    the databases it keeps open."""
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     instance = dg.DagsterInstance.get()
     storage = instance.event_log_storage
