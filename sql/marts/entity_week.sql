@@ -64,7 +64,6 @@ entity_names as (
 model_weeks as (
     select
         m.wk,
-        m.model_permaslug,
         k.model_key,
         k.base_key,
         k.author_key,
@@ -124,9 +123,10 @@ aggregated as (
 ),
 
 ranked as (
-    -- narrow on purpose: a window sorts and copies every column it is given
+    -- narrow on purpose: a window sorts and copies every column it is given; one
+    -- integer per (week, level) partitions cheaper than the two columns
     select wk, level_key, entity_key,
-           row_number() over (partition by wk, level_key order by tokens desc, entity_key) as rank
+           row_number() over (partition by wk * 4 + level_key order by tokens desc, entity_key) as rank
     from (select wk, level_key, entity_key, tokens from aggregated)
 ),
 
@@ -164,11 +164,13 @@ groups as (
 ),
 
 unioned as (
+    -- the slug is joined back by key: copying it through listed costs more
     select
-        wk, 'model' as level, model_permaslug as entity_id, tokens, tokens_upper, rank,
-        1 as n_members, [model_permaslug] as members,
-        case when listed_before then false end as members_changed, is_complete
-    from listed
+        l.wk, 'model' as level, k.model_permaslug as entity_id, l.tokens, l.tokens_upper, l.rank,
+        1 as n_members, [k.model_permaslug] as members,
+        case when l.listed_before then false end as members_changed, l.is_complete
+    from listed as l
+    join model_keys as k using (model_key)
     union all
     select * from groups
 ),
