@@ -8,6 +8,7 @@ transaction, together with the core rebuild and its invariant checks.
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -62,47 +63,57 @@ def fetch(client: DataApiClient, store: RawStore, requests: list[PullRequest], *
     validated, for `validate` to take."""
     outcome = FetchOutcome()
     _prevalidated.clear()
-    client.while_waiting = lambda: _prevalidate(store, outcome.stored)
-    try:
-        _fetch_all(client, store, requests, outcome, catalogue, progress)
-    finally:
-        client.while_waiting = None
-    return outcome
-
-
-def _fetch_all(client: DataApiClient, store: RawStore, requests: list[PullRequest], outcome: FetchOutcome,
-               catalogue: bool, progress: Progress | None) -> None:
     refused: set[tuple[dt.date, dt.date]] = set()
     total = len(requests) + int(catalogue)
-    for i, req in enumerate(requests, start=1):
+    # Keeping a body (sha256, gzip, fsync) overlaps the next request. One keeper thread keeps the
+    # bodies in arrival order; `outcome.stored` lists a body only once it is kept.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keep-raw") as keeper:
+        pending: list[Future] = []
+
+        def kept() -> list[StoredPull]:
+            while pending:
+                outcome.stored.append(pending.pop(0).result())
+            return outcome.stored
+
+        def keep(resp) -> None:
+            kept()
+            pending.append(keeper.submit(store.put, endpoint=resp.endpoint, params=resp.params,
+                                         status=resp.status, body=resp.body, fetched_at=resp.fetched_at))
+
+        client.while_waiting = lambda: _prevalidate(store, kept())
         try:
-            resp = client.rankings(req.start, req.end, period=req.period, category=req.category,
-                                   modality=req.modality)
-        except BadRequestError:
-            if req.period != "week":
-                raise
-            if not (req.category or req.modality):
-                # spec §0.6: weeks the weekly feed refuses are built from the daily rows
-                refused.add((req.start, req.end))
-                outcome.refused_weekly.append(req.label())
+            for i, req in enumerate(requests, start=1):
+                try:
+                    resp = client.rankings(req.start, req.end, period=req.period, category=req.category,
+                                           modality=req.modality)
+                except BadRequestError:
+                    if req.period != "week":
+                        raise
+                    if not (req.category or req.modality):
+                        # spec §0.6: weeks the weekly feed refuses are built from the daily rows
+                        refused.add((req.start, req.end))
+                        outcome.refused_weekly.append(req.label())
+                        if progress:
+                            progress(f"[{i}/{total}] period=week refused for {req.start}..{req.end}; "
+                                     "using daily rows")
+                        continue
+                    if (req.start, req.end) in refused:
+                        # segments exist only weekly: where the weekly feed is refused, they are too
+                        outcome.refused_weekly.append(req.label())
+                        continue
+                    raise
+                keep(resp)
                 if progress:
-                    progress(f"[{i}/{total}] period=week refused for {req.start}..{req.end}; using daily rows")
-                continue
-            if (req.start, req.end) in refused:
-                # segments exist only weekly: where the weekly feed is refused, they are too
-                outcome.refused_weekly.append(req.label())
-                continue
-            raise
-        outcome.stored.append(store.put(endpoint=resp.endpoint, params=resp.params, status=resp.status,
-                                        body=resp.body, fetched_at=resp.fetched_at))
-        if progress:
-            progress(f"[{i}/{total}] {req.label()}: {len(resp.body):,} bytes")
-    if catalogue:
-        resp = client.models()
-        outcome.stored.append(store.put(endpoint=resp.endpoint, params=resp.params, status=resp.status,
-                                        body=resp.body, fetched_at=resp.fetched_at))
-        if progress:
-            progress(f"[{total}/{total}] models catalogue: {len(resp.body):,} bytes")
+                    progress(f"[{i}/{total}] {req.label()}: {len(resp.body):,} bytes")
+            if catalogue:
+                resp = client.models()
+                keep(resp)
+                if progress:
+                    progress(f"[{total}/{total}] models catalogue: {len(resp.body):,} bytes")
+        finally:
+            client.while_waiting = None
+            kept()  # a failed request still leaves every body received before it kept
+    return outcome
 
 
 class IngestRejected(ValueError):

@@ -159,9 +159,15 @@ def test_pulls_validated_while_waiting_for_the_rate_limit_are_what_validate_give
                            requests_per_minute=10, sleep=lambda s: now.__setitem__(0, now[0] + s),
                            clock=lambda: now[0])
     store = RawStore(tmp_path)
+    requests = ingest.plan_requests(D("2025-01-06"), D("2025-12-29"))
     with client:
-        outcome = ingest.fetch(client, store, ingest.plan_requests(D("2025-01-06"), D("2025-12-29")))
+        outcome = ingest.fetch(client, store, requests)
     assert client.while_waiting is None
+    # bodies are kept by a background thread, in arrival order, each listed once kept
+    assert [(p.params.get("period"), p.params.get("category") or p.params.get("modality"), p.params.get("start_date"))
+            for p in outcome.stored] == [(r.period, r.category or r.modality, str(r.start)) for r in requests] + [
+        (None, None, None)]
+    assert all(store.absolute(p).exists() for p in outcome.stored)
     early = dict(ingest._prevalidated)
     assert 10 <= len(early) < len(outcome.stored)  # the bodies that arrived before the last wait
     reused = ingest.validate(store, outcome.stored)
