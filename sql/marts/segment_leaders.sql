@@ -57,15 +57,18 @@ segment_stats as (
 ),
 
 free_members as (
+    -- the model rows of complete weeks, as mart.entity_week has them; read from core, so this
+    -- mart need not wait for entity_week and builds beside it
     select
-        week_start,
-        wk,
-        entity_id as model_permaslug,
-        tokens,
-        row_number() over (partition by week_start order by tokens desc, entity_id) as rnk
-    from mart.entity_week
-    where level = 'model' and entity_id like '%:free'
-      and week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 21 day
+        m.week_start,
+        date_diff('day', date '2000-01-03', m.week_start) // 7 as wk,
+        m.model_permaslug,
+        m.tokens,
+        row_number() over (partition by m.week_start order by m.tokens desc, m.model_permaslug) as rnk
+    from core.model_week as m
+    join core.market_week as w using (week_start)
+    where w.is_complete and m.model_permaslug like '%:free'
+      and m.week_start >= coalesce(getvariable('since_week'), date '1900-01-01') - interval 21 day
 ),
 
 free_weeks as (
