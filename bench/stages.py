@@ -165,7 +165,8 @@ def floor(args: dict) -> None:
 
 
 def standin(args: dict) -> None:
-    """W1's Data API: the default simulated market over HTTP on 127.0.0.1; logs request times."""
+    """W1's Data API: the default simulated market over HTTP on 127.0.0.1; logs each request's arrival
+    time and the time its answer took."""
     from assets.source.server import serve
     from assets.source.simulator import DataApiSimulator, MarketConfig, SimulatedMarket
 
@@ -174,9 +175,12 @@ def standin(args: dict) -> None:
     handle = sim.handle
 
     def logged(request):
-        log.write(f"{time.time()}\n")
+        # arrival time and how long the answer took to render (the API's time, not tokentide's)
+        arrived, start = time.time(), time.perf_counter()
+        response = handle(request)
+        log.write(f"{arrived} {time.perf_counter() - start}\n")
         log.flush()
-        return handle(request)
+        return response
 
     sim.handle = logged
     with serve(sim, port=int(args["port"])) as base_url:
