@@ -77,3 +77,24 @@ def test_second_writer_waits_or_exits_with_a_clear_message(tmp_path):
         holder.wait(timeout=10)
     with wh.writer(timeout_s=5) as conn:      # free again once the holder is done
         conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+
+
+def test_a_runs_steps_share_one_connection_and_the_next_run_starts_from_the_published_file(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    with wh.writer(run_id="run-a", publish=False, step="landed") as landed:
+        landed.execute("insert into raw.warehouse_info values ('from-a', 'x')")
+    with wh.writer(run_id="run-a", publish=False, step="core") as core:
+        assert core is landed  # continued, not reopened
+        assert core.execute("select count(*) from raw.warehouse_info where key = 'from-a'").fetchall() == [(1,)]
+    assert count(wh.path) == 1  # nothing is published between a run's steps
+    # run-a stops before its last step; the next run neither sees nor publishes its work
+    with wh.writer(run_id="run-b", step="landed") as conn:
+        assert conn is not landed
+        assert conn.execute("select count(*) from raw.warehouse_info where key = 'from-a'").fetchall() == [(0,)]
+        conn.execute("insert into raw.warehouse_info values ('from-b', 'x')")
+    with duckdb.connect(str(wh.path), read_only=True) as conn:
+        assert conn.execute("select key from raw.warehouse_info where key <> 'ddl_version' order by 1").fetchall() \
+            == [("from-b",), ("origin",)]
+    assert not wh.stage_path.exists()
