@@ -78,11 +78,6 @@ def land_pulls(conn: duckdb.DuckDBPyConnection, parsed: list) -> list[LandResult
     return results
 
 
-def land_rankings(conn: duckdb.DuckDBPyConnection, pull: RankingsPull) -> LandResult:
-    """Insert the buckets of `pull` that restate (or first state) a bucket; record the pull."""
-    return _land_rankings_wave(conn, [pull])[0]
-
-
 def _land_rankings_wave(conn: duckdb.DuckDBPyConnection, pulls: list[RankingsPull]) -> list[LandResult]:
     """Land rankings pulls none of which shares a bucket or a pull id with another (see land_pulls)."""
     if not pulls:
