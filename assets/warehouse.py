@@ -309,11 +309,7 @@ class Warehouse:
         _flush_now(path)
         old = _hold_open(self.path)
         os.replace(path, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync(self.path.parent)  # the rename itself
         _release_soon(old)
         if path == self.stage_path:
             self.stage_meta_path.unlink(missing_ok=True)
