@@ -2,10 +2,11 @@
 
 import hashlib
 import re
+from functools import cache
 
 import duckdb
 
-from assets.sql import SQL_DIR, read_sql
+from assets.sql import read_sql
 
 DDL_FILES = ("ddl/raw", "ddl/core", "ddl/mart")
 
@@ -15,17 +16,19 @@ DDL_FILES = ("ddl/raw", "ddl/core", "ddl/mart")
 UNKEYED = ("raw.rankings", "core.segment_week")
 
 
+@cache
 def ddl_version() -> str:
     """Fingerprint of the DDL files."""
     digest = hashlib.sha256()
     for name in DDL_FILES:
-        digest.update((SQL_DIR / f"{name}.sql").read_bytes())
+        digest.update(read_sql(name).encode())
     return digest.hexdigest()[:16]
 
 
-def _ddl_tables() -> set[tuple[str, str]]:
+@cache
+def _ddl_tables() -> frozenset[tuple[str, str]]:
     found = re.findall(r"create table if not exists (\w+)\.(\w+)", "\n".join(read_sql(n) for n in DDL_FILES))
-    return {(schema, table) for schema, table in found}
+    return frozenset(found)
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
