@@ -6,6 +6,7 @@ Re-pulling unchanged data therefore adds nothing, and a restatement adds
 exactly one version while the earlier one stays in `raw.rankings`.
 """
 
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ def already_landed(conn: duckdb.DuckDBPyConnection, pull_id: str) -> bool:
     return bool(conn.execute("select count(*) from raw.pulls where pull_id = ?", [pull_id]).fetchall()[0][0])
 
 
+# Rows compared in one wave: the comparison sorts and hashes a wave's rows, and the writer's
+# memory_limit (750 MB) must hold them; 10 years of 500-deep lists with segments are ~6 M rows.
+WAVE_ROWS = 500_000
+
+
 def land_pulls(conn: duckdb.DuckDBPyConnection, parsed: list) -> list[LandResult]:
     """Land validated pulls ((stored, RankingsPull or catalogue frame), in order) as landing them one
     by one would, with a few set-based statements for all the rankings pulls instead of ~5 per pull.
@@ -53,15 +59,19 @@ def land_pulls(conn: duckdb.DuckDBPyConnection, parsed: list) -> list[LandResult
     A pull's buckets are compared with the versions landed before it, so the pulls go in waves in
     which no bucket (period, segment, bucket_date) and no pull id repeats: within a wave no pull can
     see another's rows, and a wave sees every wave before it. A run's pulls are one wave; `rebuild`
-    replaying runs that re-pulled the same weeks starts a new wave at each repeat."""
+    replaying runs that re-pulled the same weeks starts a new wave at each repeat. A wave holds at
+    most WAVE_ROWS rows (or one pull), so a backfill of deep history lands in bounded memory."""
     results: list[LandResult] = []
     wave: list[RankingsPull] = []
     seen: set = set()
+    rows = 0
 
     def flush() -> None:
+        nonlocal rows
         results.extend(_land_rankings_wave(conn, wave))
         wave.clear()
         seen.clear()
+        rows = 0
 
     for stored, item in parsed:
         if stored.endpoint == "models":
@@ -70,10 +80,11 @@ def land_pulls(conn: duckdb.DuckDBPyConnection, parsed: list) -> list[LandResult
             continue
         keys = {(item.period, item.segment_type, item.segment, day) for day in item.rows["bucket_date"].unique()}
         keys.add(stored.sha256)
-        if not seen.isdisjoint(keys):
+        if not seen.isdisjoint(keys) or (wave and rows + item.rows.height > WAVE_ROWS):
             flush()
         wave.append(item)
         seen |= keys
+        rows += item.rows.height
     flush()
     return results
 
@@ -149,10 +160,9 @@ def _land_rankings_wave(conn: duckdb.DuckDBPyConnection, pulls: list[RankingsPul
                            join changed c on c.seq = i.seq and c.bucket_date = i.bucket_date
                            order by i.idx""")
                 finally:
-                    conn.unregister("changed")
+                    _unregister(conn, "changed")
         finally:
-            conn.unregister("incoming")
-            conn.unregister("incoming_pulls")
+            _unregister(conn, "incoming", "incoming_pulls")
     by_pull: dict[int, list[tuple[dt.date, bool]]] = {}
     for seq, day, had in changed:
         by_pull.setdefault(seq, []).append((day, had))
@@ -171,6 +181,14 @@ def _land_rankings_wave(conn: duckdb.DuckDBPyConnection, pulls: list[RankingsPul
                                   new_buckets=[str(d) for d, had in buckets if not had],
                                   restated_buckets=[str(d) for d, had in buckets if had]))
     return results
+
+
+def _unregister(conn: duckdb.DuckDBPyConnection, *names: str) -> None:
+    # after an error (out of memory, say) DuckDB refuses even this until the rollback; the
+    # rollback drops the views anyway, and the error that matters is the one already raised
+    with contextlib.suppress(duckdb.TransactionException):
+        for name in names:
+            conn.unregister(name)
 
 
 TRACKED = ("model_permaslug", "canonical_slug", "name", "variant", "created_at", "context_length",

@@ -3,7 +3,9 @@
 import datetime as dt
 
 import duckdb
+import pytest
 
+from assets import landing
 from assets.core import build_core
 from assets.ingest import assert_invariants, land, validate
 from assets.raw_store import RawStore
@@ -92,7 +94,6 @@ def test_week_pulled_mid_week_is_partial_until_restated_complete(tmp_path):
 
 
 def test_core_missing_a_landed_week_is_caught_before_publishing(tmp_path):
-    import pytest
 
     from assets.ingest import InvariantViolated
 
@@ -105,9 +106,10 @@ def test_core_missing_a_landed_week_is_caught_before_publishing(tmp_path):
         assert_invariants(conn)
 
 
-def test_one_call_lands_like_one_pull_at_a_time(tmp_path):
+def test_one_call_lands_like_one_pull_at_a_time(tmp_path, monkeypatch):
     """land() takes a run's pulls set-based; pulls that restate one another's buckets (as `rebuild`
-    replays them) must land exactly as when landed one by one, in order."""
+    replays them) must land exactly as when landed one by one, in order, and so must a run whose
+    pulls are more rows than one wave holds (a deep backfill)."""
     store = RawStore(tmp_path)
     restated = [(d, m, "340" if m == "beta/bolt:free" else t) for d, m, t in WEEK2]
     partial = [("2026-05-11", "acme/alpha-20260101", "100"), ("2026-05-11", "other", "50")]
@@ -125,10 +127,11 @@ def test_one_call_lands_like_one_pull_at_a_time(tmp_path):
     ]
     parsed = validate(store, pulls)
     outcomes = []
-    for mode in ("together", "one by one"):
+    for mode in ("together", "one by one", "waves of 4 rows"):
         conn = duckdb.connect()
         ensure_schema(conn)
-        if mode == "together":
+        monkeypatch.setattr(landing, "WAVE_ROWS", 4 if mode == "waves of 4 rows" else 500_000)
+        if mode != "one by one":
             summaries = [land(conn, parsed)]
         else:
             summaries = [land(conn, [p]) for p in parsed]
@@ -139,7 +142,21 @@ def test_one_call_lands_like_one_pull_at_a_time(tmp_path):
             table(conn, "select * from raw.rankings"),  # insertion order too
             table(conn, "select pull_id, row_count, versions_added from raw.pulls order by pull_id"),
         ))
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
     new_weeks, restated_weeks, landed, unchanged, rankings, _ = outcomes[0]
     assert new_weeks == ["2026-05-04", "2026-05-11"] and restated_weeks == ["2026-05-11", "2026-05-11"]
     assert (landed, unchanged) == (6, 1) and len(rankings) == 5 + 3 + 3 + 3 + 3
+
+
+def test_a_failed_landing_statement_reports_its_own_error(tmp_path):
+    """When DuckDB fails inside landing (here out of memory), that error reaches the user, not the
+    'transaction is aborted' the clean-up would otherwise raise on top of it."""
+    store = RawStore(tmp_path)
+    rows = [("2026-05-04", f"acme/model-{i:05d}", str(1000 + i)) for i in range(20_000)] + [
+        ("2026-05-04", "other", "5")]
+    parsed = validate(store, [keep(store, body(rows, **WINDOW), **WINDOW)])
+    conn = duckdb.connect(config={"memory_limit": "1MB", "threads": 1})
+    ensure_schema(conn)
+    conn.execute("begin")
+    with pytest.raises(duckdb.OutOfMemoryException):
+        land(conn, parsed)
