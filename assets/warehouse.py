@@ -286,7 +286,8 @@ class Warehouse:
             return {}
 
     def _save_stage(self, run_id: str, base: list[int] | None) -> None:
-        tmp = self.stage_meta_path.with_suffix(".tmp")
+        # not `.stage.tmp`: that is DuckDB's spill folder for the stage (`<database>.tmp`)
+        tmp = self.stage_meta_path.with_name(self.stage_meta_path.name + ".part")
         tmp.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "base": base,
                                    "landed": self._pending_landed}))
         os.replace(tmp, self.stage_meta_path)
