@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -274,7 +275,7 @@ class Warehouse:
     def _open_work_at(self, path: Path, fresh: bool) -> list[int] | None:
         self._discard(path)  # a stage left by a killed run, or a failed one
         base = _fingerprint(self.path)
-        if base is not None and not fresh:
+        if base is not None and not fresh and not _clone(self.path, path):
             shutil.copyfile(self.path, path)
             _flush_soon(path)
         return base
@@ -344,6 +345,25 @@ class Warehouse:
             yield conn
         finally:
             conn.close()
+
+
+# Linux's FICLONE ioctl: the copy shares the published file's blocks until the run changes them.
+_FICLONE = 0x40049409
+
+
+def _clone(source: Path, target: Path) -> bool:
+    """Copy `source` as a reflink where the filesystem has them (XFS, btrfs): milliseconds and no
+    extra disk instead of copying every byte (0.2-2 s per 500 MB here, growing with history).
+    False where it has not (ext4, tmpfs, other systems); the caller then copies."""
+    if not sys.platform.startswith("linux"):  # the ioctl number is Linux's
+        return False
+    try:
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+    except OSError:
+        target.unlink(missing_ok=True)
+        return False
+    return True
 
 
 # The copy is written to disk while the run works on it, not all at publish time: a background

@@ -1,5 +1,6 @@
 """Copy-and-publish: a failed write leaves the old file; readers never block the writer."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,7 @@ import textwrap
 import duckdb
 import pytest
 
-from assets.warehouse import Warehouse, WarehouseBusy
+from assets.warehouse import Warehouse, WarehouseBusy, _clone
 
 
 # the facts the tests write (the writer also records the DDL version it made the file with)
@@ -115,3 +116,12 @@ def test_a_runs_steps_share_one_connection_and_the_next_run_starts_from_the_publ
         assert conn.execute("select key from raw.warehouse_info where key <> 'ddl_version' order by 1").fetchall() \
             == [("from-b",), ("origin",)]
     assert not wh.stage_path.exists()
+
+
+def test_a_stage_is_a_reflink_where_the_filesystem_has_them_and_otherwise_left_to_a_copy(tmp_path):
+    source, target = tmp_path / "w.duckdb", tmp_path / ".w.duckdb.stage"
+    source.write_bytes(os.urandom(1 << 20))
+    if _clone(source, target):  # XFS, btrfs: the same bytes, sharing blocks
+        assert target.read_bytes() == source.read_bytes()
+    else:  # ext4, tmpfs, macOS: nothing half-made is left for the copy to trip over
+        assert not target.exists()
