@@ -150,7 +150,7 @@ def w2(args, log, size: Size | None = None) -> dict:
     size = size or base_size(args).scaled(args.scale)
     db = base_warehouse(size, args.cache, log)
     runs = []
-    with tempfile.TemporaryDirectory(prefix="tt-bench-w2-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tt-bench-w2-", dir=args.workdir) as tmp:
         for _ in range(args.repeat):
             runs.append(run_stage("rebuild", {"db": str(scratch_copy(db, Path(tmp)))}))
     out = summarise(runs)
@@ -170,7 +170,7 @@ def w3(args, log, w2_result: dict, size: Size | None = None) -> dict:
     size = size or base_size(args).scaled(args.scale)
     db = base_warehouse(size, args.cache, log)
     runs = []
-    with tempfile.TemporaryDirectory(prefix="tt-bench-w3-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tt-bench-w3-", dir=args.workdir) as tmp:
         for _ in range(args.repeat):
             runs.append(run_stage("increment", {"db": str(scratch_copy(db, Path(tmp))), "size": size.as_dict()}))
     out = summarise(runs)
@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--list-depth", type=int, default=500, help="models listed per week (default 500)")
     parser.add_argument("--models", type=int, default=5000, help="models in the simulated market (default 5000)")
     parser.add_argument("--cache", type=Path, default=RESULTS / "cache", help="where generated warehouses live")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where W2 and W3 write their warehouses (default: the system temp folder); on "
+                             "XFS or btrfs a run's stage is a reflink instead of a copy")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json", help="results JSON")
     args = parser.parse_args(argv)
     wanted = [w.strip().upper() for w in args.only.split(",")]

@@ -37,6 +37,7 @@ def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = 
     (once per process; a Dagster code location has them loaded) and the simulated server
     rendering its answers (`simulated_client(prerender=...)`)."""
     with step("imports (once per process, not per week)"):
+        import pyarrow  # noqa: F401 - DuckDB imports it at the first polars frame a run registers
         from pandera.backends.polars.register import register_polars_backends
 
         from assets.core import build_core
