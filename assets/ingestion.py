@@ -64,8 +64,15 @@ def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
     warehouse.raw_store().mark_origin(warehouse.origin)
     requests = plan_requests(first, last)
     log = progress.reporter(_at_most_every(10.0, context.log.info))  # the CLI's bar still sees every step
-    with data_api.client() as client:
-        outcome = fetch(client, warehouse.raw_store(), requests, progress=log)
+    wh = warehouse.warehouse()
+    if _run_continues_with(context, "landed_pulls"):
+        wh.prestage()  # the land step's copy of the warehouse is made while the client waits on the API
+    try:
+        with data_api.client() as client:
+            outcome = fetch(client, warehouse.raw_store(), requests, progress=log)
+    except BaseException:
+        wh.drop_prestaged()
+        raise
     # the run's pull list travels on disk (an IO manager cannot hold one output for many partitions)
     warehouse.raw_store().write_run(context.run_id, outcome.stored)
     return dg.MaterializeResult(metadata={
@@ -91,9 +98,13 @@ def api_responses(context: dg.AssetExecutionContext, data_api: DataApiResource,
 def landed_pulls(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every response of the run (pandera, lazily: every bad row is reported) and land them
     in one transaction; a single bad response fails the run and lands nothing."""
-    pulls = warehouse.raw_store().read_run(context.run_id)
-    parsed = validate(warehouse.raw_store(), pulls)
     wh = warehouse.warehouse()
+    try:
+        pulls = warehouse.raw_store().read_run(context.run_id)
+        parsed = validate(warehouse.raw_store(), pulls)
+    except BaseException:
+        wh.drop_prestaged()  # nothing will be written: leave no copy beside the warehouse
+        raise
     with wh.writer(on_wait=context.log.info, run_id=context.run_id, step="landed",
                    publish=not _run_continues_with(context, "core_tables", "marts")) as conn:
         found = conn.execute("select value from raw.warehouse_info where key = 'origin'").fetchall()

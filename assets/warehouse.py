@@ -25,6 +25,7 @@ tests can kill -9 or race a run at an exact stage (tests/reliability/).
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -108,6 +109,8 @@ _held: dict[str, int] = {}
 _held_guard = threading.Lock()
 # stage path -> (run_id, connection, base) left open by a run's step that did not publish
 _kept: dict[str, tuple[str, duckdb.DuckDBPyConnection, list[int] | None]] = {}
+# published path -> the thread copying it ahead of this process's next write (Warehouse.prestage)
+_prestaging: dict[str, threading.Thread] = {}
 
 
 class Warehouse:
@@ -274,11 +277,55 @@ class Warehouse:
 
     def _open_work_at(self, path: Path, fresh: bool) -> list[int] | None:
         self._discard(path)  # a stage left by a killed run, or a failed one
+        _wait_for(_prestaging.pop(str(self.path), None))
         base = _fingerprint(self.path)
-        if base is not None and not fresh and not _clone(self.path, path):
-            shutil.copyfile(self.path, path)
-            _flush_soon(path)
+        ready = self._prestaged_path(base) if base is not None else None
+        if base is not None and not fresh:
+            if ready.exists():  # copied while the run waited on the API (prestage)
+                os.replace(ready, path)
+            elif not _clone(self.path, path):
+                shutil.copyfile(self.path, path)
+                _flush_soon(path)
+        self.drop_prestaged()  # copies of an older published file, or unused by a fresh write
         return base
+
+    # -- copying ahead -----------------------------------------------------------
+    def prestage(self) -> None:
+        """Start copying the published file for this run's first write, in the background.
+
+        The copy is the one step of a run that grows with history (every run copies the whole
+        file, Guarantee 4). A run calls this before it starts fetching, so the copy is made while
+        the client waits on the API's rate limit; the run's first writer then takes it instead of
+        copying (if nothing was published meanwhile: the copy is named after the file it copied)."""
+        if self.path.exists() and str(self.path) not in _prestaging:
+            thread = threading.Thread(target=self._prestage, name=f"prestage {self.path.name}", daemon=True)
+            _prestaging[str(self.path)] = thread
+            thread.start()
+
+    def drop_prestaged(self) -> None:
+        """Remove copies made ahead that no write will take (a run that failed before writing)."""
+        _wait_for(_prestaging.pop(str(self.path), None))
+        for path in self.path.parent.glob(f".{glob.escape(self.path.name)}.prestage*"):
+            path.unlink(missing_ok=True)
+
+    def _prestaged_path(self, base: list[int]) -> Path:
+        return self.path.with_name(f".{self.path.name}.prestage-{'-'.join(map(str, base))}")
+
+    def _prestage(self) -> None:
+        base = _fingerprint(self.path)
+        part = self.path.with_name(f".{self.path.name}.prestage.{os.getpid()}.part")
+        try:
+            if base is None:
+                return
+            if not _clone(self.path, part):
+                shutil.copyfile(self.path, part)
+                _fsync(part)
+            if _fingerprint(self.path) == base:  # else a publish replaced the file while it was copied
+                os.replace(part, self._prestaged_path(base))
+        except OSError:
+            pass  # (disk full, say) the writer copies as it would have; its error is the one to report
+        finally:
+            part.unlink(missing_ok=True)
 
     def _stage_meta(self) -> dict:
         try:
@@ -370,6 +417,11 @@ def _clone(source: Path, target: Path) -> bool:
 # fsync right after the copy (at W2's 2 GiB this takes ~1 s that otherwise adds to every run);
 # the fsync at publish then flushes only what the run changed.
 _flushing: dict[str, threading.Thread] = {}
+
+
+def _wait_for(thread: threading.Thread | None) -> None:
+    if thread is not None:
+        thread.join()
 
 
 def _flush_soon(path: Path) -> None:

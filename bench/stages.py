@@ -55,11 +55,12 @@ def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = 
         client = simulated_client(size, prerender=requests)
     store = RawStore(raw_dir_for(db))
     store.mark_origin("synthetic")
+    wh = Warehouse(db)
     with step("fetch + keep raw"), client:
+        wh.prestage()  # as the job's fetch step: the land step's copy is made meanwhile
         outcome = fetch(client, store, requests, catalogue=catalogue)
     with step("validate"):
         parsed = validate(store, outcome.stored)
-    wh = Warehouse(db)
     run = f"bench-{time.time_ns()}"  # the job's steps share one staged copy; the last one publishes
     with step("land (+ copy to stage)"), wh.writer(run_id=run, publish=False, step="landed") as conn:
         if not conn.execute("select 1 from raw.warehouse_info where key = 'origin'").fetchall():

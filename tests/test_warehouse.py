@@ -8,6 +8,7 @@ import textwrap
 import duckdb
 import pytest
 
+from assets import warehouse
 from assets.warehouse import Warehouse, WarehouseBusy, _clone
 
 
@@ -125,3 +126,42 @@ def test_a_stage_is_a_reflink_where_the_filesystem_has_them_and_otherwise_left_t
         assert target.read_bytes() == source.read_bytes()
     else:  # ext4, tmpfs, macOS: nothing half-made is left for the copy to trip over
         assert not target.exists()
+
+
+def _prestaged(wh: Warehouse) -> list:
+    warehouse._prestaging[str(wh.path)].join()  # the copy runs in the background
+    return sorted(wh.path.parent.glob(f".{wh.path.name}.prestage*"))
+
+
+def test_a_run_takes_the_copy_made_while_it_fetched(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh.prestage()
+    (ready,) = _prestaged(wh)
+    copied = ready.stat().st_ino
+    with wh.writer(run_id="run-a", step="landed") as conn:
+        assert wh.stage_path.stat().st_ino == copied  # taken, not copied again
+        conn.execute("insert into raw.warehouse_info values ('from-a', 'x')")
+    with duckdb.connect(str(wh.path), read_only=True) as conn:
+        assert conn.execute("select count(*) from raw.warehouse_info where key in ('origin', 'from-a')"
+                            ).fetchall() == [(2,)]
+    assert not list(tmp_path.glob(".w.duckdb*"))
+
+
+def test_a_copy_made_before_another_process_published_is_not_taken(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh.prestage()
+    assert _prestaged(wh)
+    # another process publishes meanwhile: a new file renamed over the old one
+    newer = tmp_path / "newer.duckdb"
+    newer.write_bytes(wh.path.read_bytes())
+    with duckdb.connect(str(newer)) as conn:
+        conn.execute("insert into raw.warehouse_info values ('published-meanwhile', 'x')")
+    os.replace(newer, wh.path)
+    with wh.writer(run_id="run-a", step="landed") as conn:
+        assert conn.execute("select count(*) from raw.warehouse_info where key = 'published-meanwhile'"
+                            ).fetchall() == [(1,)]
+    assert not list(tmp_path.glob(".w.duckdb*"))
