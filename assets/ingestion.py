@@ -151,8 +151,9 @@ def core_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     7 days of data, ranks run 1..N."""
     with warehouse.warehouse().writer(on_wait=context.log.info, run_id=context.run_id, step="core",
                                       publish=not _run_continues_with(context, "marts")) as conn:
-        counts = build_core(conn, since_week=_first_week_pulled(warehouse, context.run_id))
-        results = assert_invariants(conn)  # raises before publishing if any fails
+        since = _first_week_pulled(warehouse, context.run_id)
+        counts = build_core(conn, since_week=since)
+        results = assert_invariants(conn, since)  # the weeks rebuilt; raises before publishing if any fails
     for table in CORE_TABLES:
         yield dg.MaterializeResult(asset_key=["core", table], metadata={"dagster/row_count": counts[table],
                                                                          "sql": dg.MetadataValue.md(

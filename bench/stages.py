@@ -69,8 +69,9 @@ def _ingest(db: Path, size, first: dt.date, last: dt.date, *, catalogue: bool = 
     with step("core"), wh.writer(run_id=run, publish=False, step="core") as conn:
         changed = summary.new_weeks + summary.restated_weeks
         # the pulled weeks are the only ones that can change (segments and daily rows included)
-        build_core(conn, since_week=first if incremental_core and changed else None)
-        assert_invariants(conn)
+        since = first if incremental_core and changed else None
+        build_core(conn, since_week=since)
+        assert_invariants(conn, since)
     with step("marts (+ publish)"), wh.writer(run_id=run, step="marts") as conn:
         # as the Dagster marts step: only the marts and weeks core's changes reach
         INFO["marts_built"] = {}

@@ -7,7 +7,7 @@ import pytest
 
 from assets import landing
 from assets.core import build_core
-from assets.ingest import assert_invariants, land, validate
+from assets.ingest import InvariantViolated, assert_invariants, land, validate
 from assets.raw_store import RawStore
 from assets.schema import ensure_schema
 from tests.payloads import WEEK1, WEEK2, body, keep
@@ -94,9 +94,6 @@ def test_week_pulled_mid_week_is_partial_until_restated_complete(tmp_path):
 
 
 def test_core_missing_a_landed_week_is_caught_before_publishing(tmp_path):
-
-    from assets.ingest import InvariantViolated
-
     conn = duckdb.connect()
     ensure_schema(conn)
     store = RawStore(tmp_path)
@@ -104,6 +101,30 @@ def test_core_missing_a_landed_week_is_caught_before_publishing(tmp_path):
     conn.execute("delete from core.market_week where week_start = '2026-05-11'")
     with pytest.raises(InvariantViolated, match="every_landed_week_in_core: 1 week"):
         assert_invariants(conn)
+    # a run that rebuilt from that week on checks it; one that rebuilt only later weeks does not
+    with pytest.raises(InvariantViolated, match=r"every_landed_week_in_core: 1 week\(s\) in raw from 2026-05-11"):
+        assert_invariants(conn, dt.date(2026, 5, 13))
+    assert assert_invariants(conn, dt.date(2026, 5, 18))["every_landed_week_in_core"] == (
+        True, "every week in raw from 2026-05-18 has a core row")
+
+
+def test_each_invariant_names_the_weeks_it_checked(tmp_path):
+    conn = duckdb.connect()
+    ensure_schema(conn)
+    land_bodies(conn, RawStore(tmp_path), body(WEEK1 + WEEK2, **WINDOW))
+    conn.execute("update core.model_week set rank = rank * 2 where week_start = '2026-05-04'")
+    conn.execute("update core.market_week set days_present = 6 where week_start = '2026-05-11'")
+    failed = {}
+    for since in (None, dt.date(2026, 5, 4), dt.date(2026, 5, 11)):
+        try:
+            assert_invariants(conn, since)
+        except InvariantViolated as exc:
+            failed[since] = str(exc)
+    assert "ranks_are_dense: 1 week(s) with gaps" in failed[None] and "complete_weeks_have_7_days" in failed[None]
+    assert "ranks_are_dense: 1 week(s) from 2026-05-04 with gaps" in failed[dt.date(2026, 5, 4)]
+    assert "ranks_are_dense" not in failed[dt.date(2026, 5, 11)]  # that week was not rebuilt by the run
+    assert "complete_weeks_have_7_days: 1 week(s) marked complete with < 7 days, first 2026-05-11" \
+        in failed[dt.date(2026, 5, 11)]
 
 
 def test_one_call_lands_like_one_pull_at_a_time(tmp_path, monkeypatch):
