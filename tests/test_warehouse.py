@@ -90,12 +90,12 @@ def test_a_run_step_that_spills_to_disk_keeps_its_stage(tmp_path):
     with wh.writer(run_id="run-a", publish=False, step="landed") as conn:
         conn.execute("set memory_limit = '64MB'")
         conn.execute("""create table raw.spilled as
-                        select md5(range::varchar) as s from range(3000000) order by s""")
+                        select md5(range::varchar) as s from range(1000000) order by s""")
         assert wh.stage_path.with_name(wh.stage_path.name + ".tmp").is_dir()  # it did spill
     with wh.writer(run_id="run-a", step="marts") as conn:
         conn.execute("insert into raw.warehouse_info values ('from-a', 'x')")
     with duckdb.connect(str(wh.path), read_only=True) as conn:
-        assert conn.execute("select count(*) from raw.spilled").fetchall() == [(3_000_000,)]
+        assert conn.execute("select count(*) from raw.spilled").fetchall() == [(1_000_000,)]
 
 
 def test_a_runs_steps_share_one_connection_and_the_next_run_starts_from_the_published_file(tmp_path):
