@@ -295,8 +295,9 @@ class Warehouse:
 
         The copy is the one step of a run that grows with history (every run copies the whole
         file, Guarantee 4). A run calls this before it starts fetching, so the copy is made while
-        the client waits on the API's rate limit; the run's first writer then takes it instead of
-        copying (if nothing was published meanwhile: the copy is named after the file it copied)."""
+        the client waits on the API (round trips, the rate limit); the run's first writer then
+        takes it instead of copying, if nothing was published meanwhile (the copy is named after
+        the file it copied)."""
         if self.path.exists() and str(self.path) not in _prestaging:
             thread = threading.Thread(target=self._prestage, name=f"prestage {self.path.name}", daemon=True)
             _prestaging[str(self.path)] = thread
