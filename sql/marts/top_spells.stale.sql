@@ -1,0 +1,1 @@
+spell_end >= getvariable('since_week') - 7
