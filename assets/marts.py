@@ -6,7 +6,9 @@ never half. Comments live beside the query in `sql/marts/<name>.comments.sql`.
 
 Two things keep the weekly run from growing with history:
 - Incremental builds. Core records the earliest week a run changed (`marts_pending`, see
-  `assets.core`); a mart whose query uses the `since_week` variable then replaces only its stale
+  `assets.core`; for core.model_dim, the earliest week its changes can reach, so a mart reading it
+  is rebuilt in full only after a catalogue change); a mart whose query uses the `since_week`
+  variable then replaces only its stale
   rows (`week_start >= since_week`, or the predicate in `sql/marts/<name>.stale.sql`) with the
   rows its query returns. The query returns exactly those rows, bit for bit what a full build
   gives (tests/marts/test_incremental_marts.py). A full build is the same query with since_week
@@ -245,14 +247,22 @@ def refresh_marts(conn: duckdb.DuckDBPyConnection, params: MartParams = MartPara
 
 
 def _since_by_mart(pending: dict, names: tuple[str, ...]) -> dict[str, dt.date | None]:
-    """Per mart that core's changes reach: the week to rebuild from (None: in full)."""
+    """Per mart that core's changes reach: the week to rebuild from (None: in full). A weekly core
+    table reaches from pending["since"], model_dim from pending["reach"]["model_dim"] (None, or
+    missing as in older records, or read by a mart that reads its look-ahead columns: in full)."""
     week = dt.date.fromisoformat(pending["since"]) if pending.get("since") else None
     tables = set(pending.get("tables", ()))
+    reach = {t: dt.date.fromisoformat(w) if w else None for t, w in pending.get("reach", {}).items()}
     since: dict[str, dt.date | None] = {}
     for name in MARTS:  # dependency order
         if name not in names:
             continue
-        hits = [None if t == "model_dim" else week for t in reads(name, "core") & tables]
+        # model_dim columns that count later weeks too: a change in week w alters them in older
+        # rows, so model_dim's reach does not hold for a mart reading them (see assets.core)
+        looks_ahead = _is_sql(name) and bool(re.search(r"\b(last_seen_week|weeks_listed)\b",
+                                                        re.sub(r"--[^\n]*", "", mart_query(name))))
+        hits = [week if t != "model_dim" else None if looks_ahead else reach.get(t)
+                for t in reads(name, "core") & tables]
         hits += [since[m] for m in reads(name, "mart") if m in since]
         if hits:
             since[name] = None if None in hits else min(hits)

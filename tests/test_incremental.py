@@ -2,11 +2,12 @@
 including weeks that the source restated."""
 
 import datetime as dt
+import json
 
 import duckdb
 import pytest
 
-from assets.core import CORE_TABLES, build_core
+from assets.core import CORE_TABLES, _record_changes, build_core
 from assets.raw_store import RawStore
 from assets.schema import ensure_schema
 from assets.source.simulator import MarketConfig, SimulatedMarket
@@ -41,3 +42,29 @@ def test_incremental_core_equals_full_rebuild(tmp_path, market):
     assert core_rows(conn) == incremental
     assert counts == full_counts
     assert incremental["market_week"][-1][0] == LAST
+
+
+def test_pending_changes_add_up_until_the_marts_absorb_them():
+    """Two core builds without a marts step between them: the earliest week of each table wins,
+    and model_dim reaching any week (None), or recorded before its reach was (no "reach"), sticks."""
+    conn = duckdb.connect()
+    ensure_schema(conn)
+
+    def record(changed):
+        _record_changes(conn, changed)
+        return json.loads(conn.execute(
+            "select value from raw.warehouse_info where key = 'marts_pending'").fetchall()[0][0])
+
+    w1, w2 = dt.date(2025, 3, 3), dt.date(2025, 3, 10)
+    assert record({"model_week": w2, "model_dim": w2}) == {
+        "since": "2025-03-10", "tables": ["model_dim", "model_week"], "reach": {"model_dim": "2025-03-10"}}
+    assert record({"market_week": w1, "model_dim": w1})["reach"] == {"model_dim": "2025-03-03"}
+    assert record({"model_week": w2}) == {  # model_dim's reach is kept while it did not change
+        "since": "2025-03-03", "tables": ["market_week", "model_dim", "model_week"],
+        "reach": {"model_dim": "2025-03-03"}}
+    assert record({"model_dim": None})["reach"] == {"model_dim": None}
+    assert record({"model_dim": w2})["reach"] == {"model_dim": None}
+    conn.execute("update raw.warehouse_info set value = ? where key = 'marts_pending'",
+                 [json.dumps({"since": "2025-03-03", "tables": ["model_dim", "model_week"]})])  # an older record
+    assert record({"model_dim": w2}) == {"since": "2025-03-03", "tables": ["model_dim", "model_week"],
+                                          "reach": {"model_dim": None}}
