@@ -7,9 +7,12 @@
 --          >= 0.5 pp of market share; when it was not listed 4 weeks ago its share then
 --          is taken as the cap's share (the most it can have had), so the gain is a floor.
 -- The pair with the largest gain is reported (then the older one's largest loss).
--- Always rebuilt in full: it reads core.model_dim (catalogue `created`, first week
--- listed), which changes with every week landed (last_seen_week), and a catalogue change
--- can alter any week's row.
+-- Incremental: a week's row reads that week and the week 4 weeks before it (entity_week,
+-- market_week), so it reads from 28 days before since_week and returns the weeks from
+-- since_week on. Of core.model_dim it reads per base model only the earliest created_at and
+-- first week listed, of base models listed that week: core records how far back a model_dim
+-- change reaches (assets.core), and a change that can alter an older row (a catalogue edit, a
+-- new variant with an earlier created_at) rebuilds it in full.
 with rules as (
     select 5.0 as old_max_growth_pct, 0.5 as new_min_gain_pp, 4 as window_weeks
 ),
@@ -34,6 +37,7 @@ now_ as (
         share_pct
     from mart.entity_week
     where level = 'base_model'
+      and week_start >= getvariable('since_week') - 28  -- window_weeks before since_week
 ),
 
 market as (
@@ -41,7 +45,7 @@ market as (
     select date_diff('day', date '2000-01-03', week_start) // 7 as wk,
            100.0 * cap_tokens / total_tokens as cap_share_pct
     from core.market_week
-    where is_complete
+    where is_complete and week_start >= getvariable('since_week') - 28
 ),
 
 new_weeks as (
@@ -52,7 +56,7 @@ new_weeks as (
     cross join rules as r
     join market as m on m.wk = n.wk_before
     left join now_ as p on p.entity_id = n.entity_id and p.wk = n.wk_before
-    where n.share_pct >= r.new_min_gain_pp
+    where n.share_pct >= r.new_min_gain_pp and n.week_start >= getvariable('since_week')
 ),
 
 news as (

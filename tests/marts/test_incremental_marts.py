@@ -7,8 +7,9 @@ import json
 import duckdb
 import pytest
 
+from assets import marts
 from assets.core import build_core
-from assets.marts import MARTS, is_incremental, refresh_marts, stale_predicate
+from assets.marts import MARTS, _since_by_mart, is_incremental, reads, refresh_marts, stale_predicate
 from assets.raw_store import RawStore
 from assets.schema import ensure_schema
 from assets.source.simulator import MarketConfig, SimulatedMarket
@@ -49,6 +50,7 @@ def weekly_run(tmp_path_factory, market):
     pending = json.loads(conn.execute(
         "select value from raw.warehouse_info where key = 'marts_pending'").fetchall()[0][0])
     since = dt.date.fromisoformat(pending["since"])
+    plan = _since_by_mart(pending, MARTS)
     conn.execute("set variable since_week = ?::date", [since])
     for name in filter(is_incremental, MARTS):  # the rows an incremental build must leave alone
         conn.execute(f"create temp table kept_{name} as select rowid as rid, * from mart.{name} "
@@ -61,17 +63,17 @@ def weekly_run(tmp_path_factory, market):
     for name in MARTS:
         conn.execute(f"create temp table inc_{name} as from mart.{name}")
     refresh_marts(conn, full=True)
-    return conn, first, built, since, rewritten
+    return conn, first, built, since, rewritten, plan
 
 
 def test_first_build_is_full_and_covers_every_mart(weekly_run):
-    _, first, _, _, _ = weekly_run
+    _, first, *_ = weekly_run
     assert set(first) == set(MARTS)
 
 
 @pytest.mark.parametrize("name", MARTS)
 def test_incremental_build_equals_full_rebuild(weekly_run, name):
-    conn, _, built, _, _ = weekly_run
+    conn, _, built, *_ = weekly_run
     assert name in built, f"mart.{name} was not refreshed although core changed"
     extra, missing, sample = differences(conn, name)
     assert (extra, missing) == (0, 0), (
@@ -83,14 +85,49 @@ def test_incremental_build_equals_full_rebuild(weekly_run, name):
 def test_incremental_marts_leave_older_rows_untouched(weekly_run, name):
     """Rows before the stale weeks are the very rows of the earlier build (same rowid, same
     values): the run did not recompute them."""
-    conn, _, _, since, rewritten = weekly_run
+    conn, _, _, since, rewritten, _ = weekly_run
     kept = conn.execute(f"select count(*) from kept_{name}").fetchall()[0][0]
     assert kept, f"mart.{name} has no rows before {since}: the test proves nothing"
     assert rewritten[name] == 0, f"mart.{name}: {rewritten[name]} of {kept} older rows were rewritten"
 
 
+def test_marts_reading_model_dim_are_rebuilt_only_from_the_weeks_it_changed(weekly_run):
+    """The run moves model_dim's last_seen_week and weeks_listed: succession, its only reader, is
+    rebuilt from since (core records how far back model_dim's changes reach), not in full."""
+    _, _, _, since, _, plan = weekly_run
+    readers = [name for name in MARTS if "model_dim" in reads(name, "core")]
+    assert readers == ["succession"], f"{readers} read model_dim: check that its reach holds for them (assets.core)"
+    assert plan["succession"] == since
+
+
+def test_the_run_reaches_succession_rows_that_compare_with_weeks_before_since(weekly_run):
+    """Rows of the 4 weeks from since compare with weeks before since: the look-back is exercised."""
+    conn, _, _, since, _, _ = weekly_run
+    rows = conn.execute("select count(*) from mart.succession where week_start >= ? and week_start < ?",
+                        [since, since + dt.timedelta(weeks=4)]).fetchall()[0][0]
+    assert rows, "no succession row compares with a week before since: the fixture proves nothing"
+
+
+def test_model_dim_reach_decides_how_marts_reading_it_are_rebuilt(monkeypatch):
+    week = "2025-09-01"
+    tables = ["model_dim", "model_week", "market_week"]
+    d = dt.date.fromisoformat(week)
+    assert _since_by_mart({"since": week, "tables": tables, "reach": {"model_dim": week}}, MARTS)["succession"] == d
+    assert _since_by_mart({"since": week, "tables": tables, "reach": {"model_dim": None}}, MARTS)["succession"] is None
+    # an older warehouse's record (no reach): model_dim's change reaches any week
+    assert _since_by_mart({"since": week, "tables": tables}, MARTS)["succession"] is None
+    assert _since_by_mart({"since": week, "tables": tables}, MARTS)["entity_week"] == d
+    # a mart reading the columns that count later weeks is rebuilt in full whatever the reach
+    query = marts.mart_query
+    monkeypatch.setattr(marts, "mart_query", lambda name: query(name).replace(
+        "min(first_seen_week) as first_seen_week", "min(first_seen_week) filter (weeks_listed > 1) as first_seen_week")
+        if name == "succession" else query(name))
+    assert "weeks_listed" in marts.mart_query("succession")
+    assert _since_by_mart({"since": week, "tables": tables, "reach": {"model_dim": week}}, MARTS)["succession"] is None
+
+
 def test_a_rerun_that_changes_nothing_rebuilds_no_mart(weekly_run):
-    conn, _, _, _, _ = weekly_run
+    conn, *_ = weekly_run
     build_core(conn, since_week=LAST - dt.timedelta(weeks=3))  # the same raw again: core unchanged
     assert refresh_marts(conn) == {}
 

@@ -1,12 +1,14 @@
 import datetime as dt
+import json
 
 import duckdb
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.core import build_core
-from assets.marts import MartParams, build_marts
+from assets.marts import MartParams, _since_by_mart, build_marts
 from tests.golden_support import land_rankings
 
 MARTS = ("entity_week", "succession")
@@ -25,11 +27,11 @@ HAND = {
 }
 
 
-def market_rows(series: dict[str, list[int | None]], other: int = 300) -> pl.DataFrame:
+def market_rows(series: dict[str, list[int | None]], other: int = 300, start: dt.date = W1) -> pl.DataFrame:
     n = len(next(iter(series.values())))
     rows = []
     for i in range(n):
-        week = W1 + dt.timedelta(weeks=i)
+        week = start + dt.timedelta(weeks=i)
         listed = sorted(((s, v[i]) for s, v in series.items() if v[i] is not None), key=lambda p: (-p[1], p[0]))
         rows += [(week, s, t * B) for s, t in listed] + [(week, "other", other * B)]
     return pl.DataFrame(rows, schema=["bucket_date", "model_permaslug", "tokens"], orient="row")
@@ -85,6 +87,68 @@ def test_catalogue_created_decides_which_model_is_newer():
     # by catalogue date g-early is the older model, and it is rising: no gamma succession
     assert "gamma" not in got["author"].to_list()
     assert set(got.filter(pl.col("author") == "acme")["newer_by"]) == {"first_seen"}
+
+
+W7 = W1 + dt.timedelta(weeks=6)
+
+
+def catalogue(conn: duckdb.DuckDBPyConnection, slug: str, created: str, valid_from: str = "2026-01-05") -> None:
+    """A catalogue version of `slug` (created at `created`) from `valid_from` on, ending the one before."""
+    conn.execute("update core.models set valid_to = ?::timestamptz where model_permaslug = ? and valid_to is null",
+                 [valid_from, slug])
+    conn.execute(
+        "insert into core.models (model_permaslug, model_id, canonical_slug, author, created_at, record_hash,"
+        " valid_from, pull_id) values (?, ?, ?, ?, ?::timestamptz, 'h', ?::timestamptz, 'cat')",
+        [slug, slug, slug.split(":")[0], slug.split("/")[0], created, valid_from])
+
+
+def weekly_run(extra: dict[str, int], created: dict[str, str], edited: dict[str, str]):
+    """The hand market (W1..W6, catalogue: g-late created before g-early) with its marts built,
+    then a run that lands W7 (W6's tokens plus `extra` models, catalogued as `created`) and edits
+    the catalogue `created` of known models (`edited`). Returns (the week succession was rebuilt
+    from, None: in full; rows before the run; rows built incrementally; rows of a full build)."""
+    conn = duckdb.connect()
+    land_rankings(conn, market_rows(HAND))
+    catalogue(conn, "gamma/g-late", "2024-01-01")
+    catalogue(conn, "gamma/g-early", "2026-01-01")
+    build_core(conn)
+    build_marts(conn, MartParams(top_ns=(5,)), names=MARTS)
+    before = conn.execute("from mart.succession order by all").fetchall()
+    conn.execute("delete from raw.warehouse_info where key = 'marts_pending'")  # the marts step's part
+    for slug, day in {**created, **edited}.items():
+        catalogue(conn, slug, day, valid_from="2026-01-12")
+    week7 = {slug: tokens[-1:] for slug, tokens in HAND.items()} | {slug: [t] for slug, t in extra.items()}
+    land_rankings(conn, market_rows(week7, start=W7), pull_id="w7")  # lands W7 and builds core
+    pending = json.loads(conn.execute(
+        "select value from raw.warehouse_info where key = 'marts_pending'").fetchall()[0][0])
+    since = _since_by_mart(pending, MARTS)
+    build_marts(conn, MartParams(top_ns=(5,)), names=MARTS, since=since)
+    incremental = conn.execute("from mart.succession order by all").fetchall()
+    build_marts(conn, MartParams(top_ns=(5,)), names=MARTS)
+    return since["succession"], before, incremental, conn.execute("from mart.succession order by all").fetchall()
+
+
+@pytest.mark.parametrize(("extra", "created", "edited", "rebuilt_from"), [
+    # a new base model, catalogued: it can only be in rows from its first week on
+    ({"acme/newest": 50}, {"acme/newest": "2026-06-01"}, {}, W7),
+    # a new variant created after its base model: the base model's earliest created_at holds
+    ({"gamma/g-late:free": 20}, {"gamma/g-late:free": "2027-01-01"}, {}, W7),
+    # a new variant created before its base model: g-early is now the older one, in W6 too
+    ({"gamma/g-early:free": 20}, {"gamma/g-early:free": "2023-01-01"}, {}, None),
+    # a catalogue edit of an old model's created: the same, without a new model
+    ({}, {}, {"gamma/g-early": "2023-01-01"}, None),
+], ids=["new-base-model", "later-variant", "earlier-variant", "created-edited"])
+def test_a_weekly_run_rebuilds_from_the_week_model_dim_changes_reach(extra, created, edited, rebuilt_from):
+    since, before, incremental, full = weekly_run(extra, created, edited)
+    assert since == rebuilt_from
+    assert incremental == full  # bit for bit (floats compared exactly)
+    older = [r for r in before if r[0] < W7]
+    if rebuilt_from is None:
+        # the change does alter an older row: a build from W7 would have kept a stale one
+        assert [r for r in full if r[0] < W7] != older
+        assert ("gamma" in {r[2] for r in older}) and "gamma" not in {r[2] for r in full if r[0] < W7}
+    else:
+        assert [r for r in full if r[0] < W7] == older
 
 
 @st.composite
