@@ -8,9 +8,8 @@ Three things keep the weekly run from growing with history:
 - Incremental builds. Core records the earliest week a run changed (`marts_pending`, see
   `assets.core`; for core.model_dim, the earliest week its changes can reach, so a mart reading it
   is rebuilt in full only after a catalogue change); a mart whose query uses the `since_week`
-  variable then replaces only its stale
-  rows (`week_start >= since_week`, or the predicate in `sql/marts/<name>.stale.sql`) with the
-  rows its query returns. The query returns exactly those rows, bit for bit what a full build
+  variable then replaces only its stale rows (`week_start >= since_week`, or the predicate in
+  `sql/marts/<name>.stale.sql`) with the rows its query returns. The query returns exactly those rows, bit for bit what a full build
   gives (tests/marts/test_incremental_marts.py). A full build is the same query with since_week
   1900-01-01. Marts whose query does not use `since_week` are rebuilt in full.
 - Reused rows. A mart each new week changes everywhere (e.g. a mean over all rows repeated on
