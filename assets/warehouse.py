@@ -109,8 +109,10 @@ _held: dict[str, int] = {}
 _held_guard = threading.Lock()
 # stage path -> (run_id, connection, base) left open by a run's step that did not publish
 _kept: dict[str, tuple[str, duckdb.DuckDBPyConnection, list[int] | None]] = {}
-# published path -> the thread copying it ahead of this process's next write (Warehouse.prestage)
+# published path -> the thread copying it ahead of this process's next write (Warehouse.prestage),
+# and, once done, (fingerprint of the file it copied, the copy)
 _prestaging: dict[str, threading.Thread] = {}
+_prestaged: dict[str, tuple[list[int], Path]] = {}
 
 
 class Warehouse:
@@ -279,14 +281,15 @@ class Warehouse:
         self._discard(path)  # a stage left by a killed run, or a failed one
         _wait_for(_prestaging.pop(str(self.path), None))
         base = _fingerprint(self.path)
-        ready = self._prestaged_path(base) if base is not None else None
+        copied, ready = _prestaged.pop(str(self.path), (None, None))
         if base is not None and not fresh:
-            if ready.exists():  # copied while the run waited on the API (prestage)
+            if copied == base and ready.exists():  # copied while the run waited on the API (prestage)
                 os.replace(ready, path)
+                _flush_soon(path)
             elif not _clone(self.path, path):
                 shutil.copyfile(self.path, path)
                 _flush_soon(path)
-        self.drop_prestaged()  # copies of an older published file, or unused by a fresh write
+        self.drop_prestaged()  # a copy of an older published file, unused by a fresh write, or a dead run's
         return base
 
     # -- copying ahead -----------------------------------------------------------
@@ -296,8 +299,8 @@ class Warehouse:
         The copy is the one step of a run that grows with history (every run copies the whole
         file, Guarantee 4). A run calls this before it starts fetching, so the copy is made while
         the client waits on the API (round trips, the rate limit); the run's first writer then
-        takes it instead of copying, if nothing was published meanwhile (the copy is named after
-        the file it copied)."""
+        takes it instead of copying, if nothing was published meanwhile. Only this process takes
+        it: a copy left by a run that died is never trusted (it was not fsynced), only removed."""
         if self.path.exists() and str(self.path) not in _prestaging:
             thread = threading.Thread(target=self._prestage, name=f"prestage {self.path.name}", daemon=True)
             _prestaging[str(self.path)] = thread
@@ -306,27 +309,24 @@ class Warehouse:
     def drop_prestaged(self) -> None:
         """Remove copies made ahead that no write will take (a run that failed before writing)."""
         _wait_for(_prestaging.pop(str(self.path), None))
+        _prestaged.pop(str(self.path), None)
         for path in self.path.parent.glob(f".{glob.escape(self.path.name)}.prestage*"):
             path.unlink(missing_ok=True)
 
-    def _prestaged_path(self, base: list[int]) -> Path:
-        return self.path.with_name(f".{self.path.name}.prestage-{'-'.join(map(str, base))}")
-
     def _prestage(self) -> None:
         base = _fingerprint(self.path)
-        part = self.path.with_name(f".{self.path.name}.prestage.{os.getpid()}.part")
+        copy = self.path.with_name(f".{self.path.name}.prestage.{os.getpid()}")
         try:
             if base is None:
                 return
-            if not _clone(self.path, part):
-                shutil.copyfile(self.path, part)
-                _fsync(part)
+            if not _clone(self.path, copy):
+                shutil.copyfile(self.path, copy)
             if _fingerprint(self.path) == base:  # else a publish replaced the file while it was copied
-                os.replace(part, self._prestaged_path(base))
+                _prestaged[str(self.path)] = (base, copy)
+                return
         except OSError:
             pass  # (disk full, say) the writer copies as it would have; its error is the one to report
-        finally:
-            part.unlink(missing_ok=True)
+        copy.unlink(missing_ok=True)
 
     def _stage_meta(self) -> dict:
         try:

@@ -165,3 +165,15 @@ def test_a_copy_made_before_another_process_published_is_not_taken(tmp_path):
         assert conn.execute("select count(*) from raw.warehouse_info where key = 'published-meanwhile'"
                             ).fetchall() == [(1,)]
     assert not list(tmp_path.glob(".w.duckdb*"))
+
+
+def test_a_copy_left_by_a_run_that_died_is_removed_not_taken(tmp_path):
+    """A copy made ahead by another (dead) process was never fsynced: it is not trusted."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    left = tmp_path / ".w.duckdb.prestage.999999"
+    left.write_bytes(b"torn copy of a run that died")
+    with wh.writer(run_id="run-a", step="landed") as conn:
+        assert conn.execute("select value from raw.warehouse_info where key = 'origin'").fetchall() == [("live",)]
+    assert not list(tmp_path.glob(".w.duckdb*"))
