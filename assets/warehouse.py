@@ -283,9 +283,8 @@ class Warehouse:
         base = _fingerprint(self.path)
         copied, ready = _prestaged.pop(str(self.path), (None, None))
         if base is not None and not fresh:
-            if copied == base and ready.exists():  # copied while the run waited on the API (prestage)
+            if copied == base and ready.exists():  # copied (and fsynced) while the run waited on the API
                 os.replace(ready, path)
-                _flush_soon(path)
             elif not _clone(self.path, path):
                 shutil.copyfile(self.path, path)
                 _flush_soon(path)
@@ -300,7 +299,7 @@ class Warehouse:
         file, Guarantee 4). A run calls this before it starts fetching, so the copy is made while
         the client waits on the API (round trips, the rate limit); the run's first writer then
         takes it instead of copying, if nothing was published meanwhile. Only this process takes
-        it: a copy left by a run that died is never trusted (it was not fsynced), only removed."""
+        it: a copy left by a run that died is never trusted, only removed."""
         if self.path.exists() and str(self.path) not in _prestaging:
             thread = threading.Thread(target=self._prestage, name=f"prestage {self.path.name}", daemon=True)
             _prestaging[str(self.path)] = thread
@@ -321,6 +320,9 @@ class Warehouse:
                 return
             if not _clone(self.path, copy):
                 shutil.copyfile(self.path, copy)
+                # here, beside the fetch, rather than in the background of the steps that write
+                # (measured: W3 1.6 s vs 1.9 s)
+                _fsync(copy)
             if _fingerprint(self.path) == base:  # else a publish replaced the file while it was copied
                 _prestaged[str(self.path)] = (base, copy)
                 return
