@@ -285,8 +285,7 @@ class Warehouse:
         if base is not None and not fresh:
             if copied == base and ready.exists():  # copied (and fsynced) while the run waited on the API
                 os.replace(ready, path)
-            elif not _clone(self.path, path):
-                shutil.copyfile(self.path, path)
+            elif not _copy(self.path, path):
                 _flush_soon(path)
         self.drop_prestaged()  # a copy of an older published file, unused by a fresh write, or a dead run's
         return base
@@ -318,8 +317,7 @@ class Warehouse:
         try:
             if base is None:
                 return
-            if not _clone(self.path, copy):
-                shutil.copyfile(self.path, copy)
+            if not _copy(self.path, copy):
                 # here, beside the fetch, rather than in the background of the steps that write
                 # (measured: W3 1.6 s vs 1.9 s)
                 _fsync(copy)
@@ -401,10 +399,19 @@ class Warehouse:
 _FICLONE = 0x40049409
 
 
+def _copy(source: Path, target: Path) -> bool:
+    """Copy `source` to `target`; True when the copy is a reflink (it shares the blocks, already on
+    disk), False when the bytes were copied and still need flushing."""
+    if _clone(source, target):
+        return True
+    shutil.copyfile(source, target)
+    return False
+
+
 def _clone(source: Path, target: Path) -> bool:
     """Copy `source` as a reflink where the filesystem has them (XFS, btrfs): milliseconds and no
     extra disk instead of copying every byte (0.2-2 s per 500 MB here, growing with history).
-    False where it has not (ext4, tmpfs, other systems); the caller then copies."""
+    False where it has not (ext4, tmpfs, other systems)."""
     if not sys.platform.startswith("linux"):  # the ioctl number is Linux's
         return False
     try:
