@@ -228,7 +228,7 @@ def land_catalogue(conn: duckdb.DuckDBPyConnection, stored: StoredPull, models: 
         ).fetchall()
         conn.execute("drop table snapshot_hashed")
     finally:
-        conn.unregister("snapshot")
+        _unregister(conn, "snapshot")
     _record_pull(conn, stored, period=None, segment_type="catalogue", segment="", as_of=valid_from,
                  meta_start=None, meta_end=None, row_count=models.height, versions_added=len(opened))
     return LandResult(stored.sha256, landed=True, new_buckets=[m for (m,) in opened],
