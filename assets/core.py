@@ -60,7 +60,7 @@ KEYS = {
 def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = None) -> dict[str, int]:
     """Rebuild the core tables from raw inside the caller's transaction: every week, or (with
     `since_week`) the weeks from that week's Monday on. Returns each table's row count."""
-    since = since_week - dt.timedelta(days=since_week.weekday()) if since_week else dt.date.min
+    since = first_week_rebuilt(since_week)
     conn.execute("set variable core_since = ?::date", [since])
     conn.execute(f"create or replace temp table latest_rankings as {read_sql('core/latest_rankings')}")
     conn.execute(f"create or replace temp table core_market_week_staged as {read_sql('core/market_week')}")
@@ -80,6 +80,11 @@ def build_core(conn: duckdb.DuckDBPyConnection, since_week: dt.date | None = Non
     conn.execute("drop table core_market_week_staged")
     _record_changes(conn, changed)
     return counts
+
+
+def first_week_rebuilt(since_week: dt.date | None) -> dt.date:
+    """The Monday from which build_core(since_week=...) rebuilds (every week: date.min)."""
+    return since_week - dt.timedelta(days=since_week.weekday()) if since_week else dt.date.min
 
 
 def _record_changes(conn: duckdb.DuckDBPyConnection, changed: dict[str, dt.date | None]) -> None:

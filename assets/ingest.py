@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from assets.core import first_week_rebuilt
 from assets.landing import land_pulls
 from assets.parse import PayloadError, parse_catalogue, parse_rankings_batch
 from assets.raw_store import RawStore, StoredPull
@@ -205,7 +206,7 @@ def core_invariants(conn: duckdb.DuckDBPyConnection,
     With `since_week` (the first week a run rebuilt, as given to build_core) only the weeks from
     that week's Monday on are checked: the run changed no other week of raw or core, and they were
     checked when they were written, so the weekly run's checks do not grow with history."""
-    since = since_week - dt.timedelta(days=since_week.weekday()) if since_week else dt.date.min
+    since = first_week_rebuilt(since_week)
     scope = f" from {since}" if since_week else ""
     shares = conn.execute(
         """select count(*), max(abs(s - 1)) from (
