@@ -16,15 +16,21 @@ from assets.warehouse import Warehouse, WarehouseBusy, _clone
 FACTS = "select count(*) from raw.warehouse_info where key <> 'ddl_version'"
 
 
+def published(tmp_path) -> Warehouse:
+    """A published warehouse `w.duckdb` holding one fact (origin = live)."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as conn:
+        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    return wh
+
+
 def count(path) -> int:
     with duckdb.connect(str(path), read_only=True) as conn:
         return conn.execute(FACTS).fetchall()[0][0]
 
 
 def test_failed_write_leaves_published_file_untouched(tmp_path):
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh = published(tmp_path)
     before = wh.path.read_bytes()
     with pytest.raises(RuntimeError):
         with wh.writer() as conn:
@@ -36,9 +42,7 @@ def test_failed_write_leaves_published_file_untouched(tmp_path):
 
 
 def test_reader_in_another_process_does_not_block_the_writer(tmp_path):
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh = published(tmp_path)
     reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys
         conn = duckdb.connect({str(wh.path)!r}, read_only=True)
@@ -84,9 +88,7 @@ def test_second_writer_waits_or_exits_with_a_clear_message(tmp_path):
 def test_a_run_step_that_spills_to_disk_keeps_its_stage(tmp_path):
     """A deep backfill exceeds the writer's memory limit and DuckDB spills into `<stage>.tmp`, a
     folder beside the stage; the step must still commit and the run go on to publish."""
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh = published(tmp_path)
     with wh.writer(run_id="run-a", publish=False, step="landed") as conn:
         conn.execute("set memory_limit = '64MB'")
         conn.execute("""create table raw.spilled as
@@ -99,9 +101,7 @@ def test_a_run_step_that_spills_to_disk_keeps_its_stage(tmp_path):
 
 
 def test_a_runs_steps_share_one_connection_and_the_next_run_starts_from_the_published_file(tmp_path):
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh = published(tmp_path)
     with wh.writer(run_id="run-a", publish=False, step="landed") as landed:
         landed.execute("insert into raw.warehouse_info values ('from-a', 'x')")
     with wh.writer(run_id="run-a", publish=False, step="core") as core:
@@ -134,9 +134,7 @@ def _prestaged(wh: Warehouse) -> list:
 
 
 def test_a_run_takes_the_copy_made_while_it_fetched(tmp_path):
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh = published(tmp_path)
     wh.prestage()
     (ready,) = _prestaged(wh)
     copied = ready.stat().st_ino
@@ -150,9 +148,7 @@ def test_a_run_takes_the_copy_made_while_it_fetched(tmp_path):
 
 
 def test_a_copy_made_before_another_process_published_is_not_taken(tmp_path):
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    wh = published(tmp_path)
     wh.prestage()
     assert _prestaged(wh)
     # another process publishes meanwhile: a new file renamed over the old one
@@ -168,10 +164,8 @@ def test_a_copy_made_before_another_process_published_is_not_taken(tmp_path):
 
 
 def test_a_copy_left_by_a_run_that_died_is_removed_not_taken(tmp_path):
-    """A copy made ahead by another (dead) process was never fsynced: it is not trusted."""
-    wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer() as conn:
-        conn.execute("insert into raw.warehouse_info values ('origin', 'live')")
+    """A copy made ahead by another process (one that died) may be torn: it is never trusted."""
+    wh = published(tmp_path)
     left = tmp_path / ".w.duckdb.prestage.999999"
     left.write_bytes(b"torn copy of a run that died")
     with wh.writer(run_id="run-a", step="landed") as conn:
