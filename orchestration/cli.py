@@ -321,3 +321,29 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:
+        _exit_now(exc.code)
+        raise
+
+
+def _exit_now(code) -> None:
+    """Leave as `sys.exit(code)` would, minus the interpreter's teardown: with Dagster, DuckDB, polars
+    and pandera loaded, freeing every module object takes 0.4-0.8 s after the command is done. Exit
+    handlers still run and output is flushed; the warehouse and the event log are closed by then (each
+    write closes its connections). Falls back to the normal exit while a non-daemon thread runs."""
+    import atexit
+    import threading
+
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): Python prints it and exits 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
