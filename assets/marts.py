@@ -4,7 +4,7 @@ Marts are built inside the caller's private copy of the warehouse (see `Warehous
 is published only when the whole run succeeded, so readers see the old marts or the new ones,
 never half. Comments live beside the query in `sql/marts/<name>.comments.sql`.
 
-Three things keep the weekly run from growing with history:
+Two things keep the weekly run from growing with history:
 - Incremental builds. Core records the earliest week a run changed (`marts_pending`, see
   `assets.core`; for core.model_dim, the earliest week its changes can reach, so a mart reading it
   is rebuilt in full only after a catalogue change); a mart whose query uses the `since_week`
@@ -12,12 +12,6 @@ Three things keep the weekly run from growing with history:
   `sql/marts/<name>.stale.sql`) with the rows its query returns. The query returns exactly those rows, bit for bit what a full build
   gives (tests/marts/test_incremental_marts.py). A full build is the same query with since_week
   1900-01-01. Marts whose query does not use `since_week` are rebuilt in full.
-- Reused rows. A mart each new week changes everywhere (e.g. a mean over all rows repeated on
-  every row) cannot drop stale rows, but may still be costly only in the rows changes reach. Its
-  query reads its previous rows from `query_table(getvariable('previous_rows'))`, keeps those
-  from before `since_week` that no change can reach, computes the others, and the table is
-  replaced with the result. A full build points `previous_rows` at `no_previous_rows`, an empty
-  stand-in the query defines, so the query binds whether or not the table exists yet.
 - Two marts at a time. Each query runs on one DuckDB thread (parallel float sums would add in a
   varying order and `rebuild` could not reproduce the checksums), so independent marts run side
   by side on two connections, in the order their `mart.*` references allow.
@@ -54,6 +48,7 @@ MARTS: tuple[str, ...] = (
     "fragmentation",
     "top_spells",
     "retention",
+    "retention_curve",
     "segment_leaders",
     "succession",
 )
@@ -89,14 +84,7 @@ def _is_sql(name: str) -> bool:
 def is_incremental(name: str) -> bool:
     """True when the mart's query rebuilds only the rows from `since_week` on (its stale rows are
     deleted and the query's rows inserted)."""
-    return _is_sql(name) and "since_week" in mart_query(name) and not reuses_rows(name)
-
-
-def reuses_rows(name: str) -> bool:
-    """True when the mart's query reads its own previous rows (`previous_rows`): every row may
-    change, so the table is replaced, but the query computes only what changes from `since_week`
-    on reach and copies the rest from the previous build."""
-    return _is_sql(name) and "getvariable('previous_rows')" in mart_query(name)
+    return _is_sql(name) and "since_week" in mart_query(name)
 
 
 def stale_predicate(name: str) -> str:
@@ -116,8 +104,7 @@ def reads(name: str, schema: str) -> set[str]:
 
 def build_mart(conn: duckdb.DuckDBPyConnection, name: str, since_week: dt.date | None = None) -> int:
     """Build `mart.<name>`: in full, or (with `since_week`, if the mart exists and is incremental)
-    only its rows that changes from that week on make stale, or (if it reuses its rows) in full
-    from the rows those changes reach plus the previous build's others. Returns its row count."""
+    only its rows that changes from that week on make stale. Returns its row count."""
     exists = conn.execute("select count(*) from duckdb_tables() where schema_name = 'mart' and table_name = ?",
                           [name]).fetchall()[0][0]
     if since_week is not None and exists and is_incremental(name):
@@ -125,12 +112,7 @@ def build_mart(conn: duckdb.DuckDBPyConnection, name: str, since_week: dt.date |
         conn.execute(f"delete from mart.{name} where {stale_predicate(name)}")
         conn.execute(f"insert into mart.{name} by name {mart_query(name)}")
         return conn.execute(f"select count(*) from mart.{name}").fetchall()[0][0]
-    reuse = since_week is not None and exists and reuses_rows(name)
-    conn.execute("set variable since_week = ?::date", [since_week if reuse else FULL_SINCE])
-    # the table the query reuses rows of (query_table(getvariable('previous_rows'))): the one this
-    # statement replaces, or, in a full build, the empty `no_previous_rows` the query defines with
-    # the same columns, so that the query binds before the mart's first build
-    conn.execute("set variable previous_rows = ?", [f"mart.{name}" if reuse else "no_previous_rows"])
+    conn.execute("set variable since_week = ?::date", [FULL_SINCE])
     if _is_sql(name):
         conn.execute(f"create or replace table mart.{name} as {mart_query(name)}")
     else:

@@ -1,4 +1,4 @@
-comment on table mart.retention is 'How long top-N membership lasts (spec §2.7), per level and N in top_ns: one row per cohort week and horizon h (0 to 52 weeks) with the cohort''s retention, plus the mean curve and three half-life estimators repeated on every row of the (level, N).';
+comment on table mart.retention is 'How long top-N membership lasts (spec §2.7), per level and N in top_ns: one row per cohort week t and horizon h (0 to 52 weeks) with the share of the week''s top N that is in the top N again at t + h. The mean curve and the half-lives are in mart.retention_curve.';
 comment on column mart.retention.level is 'model, base_model, author or price_tier.';
 comment on column mart.retention.top_n is 'List depth N (the cohort is the week''s top N).';
 comment on column mart.retention.cohort_week is 'Monday of the cohort week t.';
@@ -7,9 +7,3 @@ comment on column mart.retention.week_start is 'Monday of week t + h.';
 comment on column mart.retention.cohort_size is 'Entities in the cohort: N, or fewer when the level has fewer entities that week.';
 comment on column mart.retention.retained is 'Cohort members that are in the top N again at t + h (whatever happened in between).';
 comment on column mart.retention.retention is 'retained / cohort_size.';
-comment on column mart.retention.mean_retention is 'R(h): mean retention over all cohorts with data at horizon h.';
-comment on column mart.retention.n_cohorts is 'Cohorts averaged in mean_retention.';
-comment on column mart.retention.mean_weekly_retention is 'Mean one-week retention over consecutive week pairs (R(1)).';
-comment on column mart.retention.half_life_geometric_weeks is 'ln 0.5 / ln mean_weekly_retention: the half-life if the weekly exit hazard were constant; NULL when retention is 0 or 1 (or no consecutive weeks).';
-comment on column mart.retention.half_life_empirical_weeks is 'Smallest h with R(h) <= 0.5 (no interpolation); NULL when R stays above 0.5 up to the longest horizon observed (right-censored, > H).';
-comment on column mart.retention.half_life_km_weeks is 'Kaplan-Meier median spell length in weeks from mart.top_spells (the recommended headline): spells already running at the first week of data or after a missing week are dropped (left-truncated, true start unknown); spells still running at the last week or before a missing week count as right-censored (at risk up to their length, never as an end). NULL when the survival curve never falls to 0.5.';

@@ -9,7 +9,7 @@ import pytest
 
 from assets import marts
 from assets.core import build_core
-from assets.marts import MARTS, _since_by_mart, is_incremental, reads, refresh_marts, reuses_rows, stale_predicate
+from assets.marts import MARTS, _since_by_mart, is_incremental, reads, refresh_marts, stale_predicate
 from assets.raw_store import RawStore
 from assets.schema import ensure_schema
 from assets.source.simulator import MarketConfig, SimulatedMarket
@@ -124,17 +124,6 @@ def test_model_dim_reach_decides_how_marts_reading_it_are_rebuilt(monkeypatch):
         if name == "succession" else query(name))
     assert "weeks_listed" in marts.mart_query("succession")
     assert _since_by_mart({"since": week, "tables": tables, "reach": {"model_dim": week}}, MARTS)["succession"] is None
-
-
-@pytest.mark.parametrize("name", [n for n in MARTS if reuses_rows(n)])
-def test_marts_that_reuse_rows_had_rows_to_reuse_and_rows_to_compute(weekly_run, name):
-    """The run's marts that copy their rows from before since_week (see test_retention_reuse.py)
-    had some to copy and some to compute, so that their equality with a full build above means
-    something."""
-    conn, _, _, since, _, _ = weekly_run
-    older, newer = conn.execute(f"select count(*) filter (where week_start < $1), "
-                                f"count(*) filter (where week_start >= $1) from inc_{name}", [since]).fetchall()[0]
-    assert older and newer, f"mart.{name}: {older} rows before {since}, {newer} from it on"
 
 
 def test_a_rerun_that_changes_nothing_rebuilds_no_mart(weekly_run):

@@ -7,7 +7,7 @@ import polars as pl
 from assets.marts import MartParams, build_marts
 from tests.golden_support import assert_matches_golden, land_rankings, load_golden_input, read_golden
 
-MARTS = ("entity_week", "top_spells", "retention")
+MARTS = ("entity_week", "top_spells", "retention", "retention_curve")
 W1 = dt.date(2025, 1, 6)
 
 
@@ -34,7 +34,7 @@ def leaders(sequence: str) -> duckdb.DuckDBPyConnection:
 def summary(conn: duckdb.DuckDBPyConnection) -> dict:
     return conn.sql(
         "select distinct mean_weekly_retention, half_life_geometric_weeks, half_life_empirical_weeks, "
-        "half_life_km_weeks from mart.retention where level = 'model'"
+        "half_life_km_weeks from mart.retention_curve where level = 'model'"
     ).pl().row(0, named=True)
 
 
@@ -53,11 +53,30 @@ def test_golden_a_spells():
 
 def test_golden_a_retention_curve_and_geometric_half_life():
     conn = golden_a(top_ns=(5,))
+    # the golden rows are cohort rows with the curve columns of their (level, N, h): the two marts joined
     actual = conn.sql(
-        "select cohort_week::varchar as cohort_week, week_start::varchar as week_start, * "
-        "exclude (cohort_week, week_start) from mart.retention where level = 'model' and top_n = 5"
+        "select r.cohort_week::varchar as cohort_week, r.week_start::varchar as week_start, r.h_weeks, "
+        "r.retained, r.retention, c.mean_weekly_retention, c.half_life_geometric_weeks, c.half_life_empirical_weeks "
+        "from mart.retention as r join mart.retention_curve as c using (level, top_n, h_weeks) "
+        "where level = 'model' and top_n = 5"
     ).pl()
     assert_matches_golden(actual, read_golden("golden_a_retention_expected"), keys=["cohort_week", "h_weeks"])
+
+
+def test_the_curve_is_the_mean_of_the_cohort_rows_at_each_horizon():
+    conn = golden_a(top_ns=(3, 5))
+    curve = conn.sql("select level, top_n, h_weeks, mean_retention, n_cohorts from mart.retention_curve "
+                     "order by all").fetchall()
+    cohorts = conn.sql("select level, top_n, h_weeks, avg(retention), count(*) from mart.retention "
+                       "group by all order by all").fetchall()
+    assert len(curve) == len(cohorts) > 0
+    for got, want in zip(curve, cohorts, strict=True):
+        assert got[:3] == want[:3] and got[4] == want[4]
+        assert math.isclose(got[3], want[3], rel_tol=1e-12)
+    # one row per (level, N, h): the half-lives repeat on the horizons of their (level, N)
+    assert conn.sql("select count(*) from (select distinct level, top_n, half_life_geometric_weeks, "
+                    "half_life_empirical_weeks, half_life_km_weeks from mart.retention_curve)").fetchall()[0][0] \
+        == conn.sql("select count(distinct (level, top_n)) from mart.retention_curve").fetchall()[0][0]
 
 
 def test_spells_are_censored_at_gaps_and_edges():

@@ -1,0 +1,10 @@
+comment on table mart.retention_curve is 'The top-N retention curve R(h) and three half-life estimators (empirical, geometric, Kaplan-Meier) per level and N in top_ns (spec §2.7, §6.9): one row per (level, N, horizon h), from the cohort rows of mart.retention; the half-lives repeat on every h of their (level, N).';
+comment on column mart.retention_curve.level is 'model, base_model, author or price_tier.';
+comment on column mart.retention_curve.top_n is 'List depth N (cohorts are the weeks'' top N).';
+comment on column mart.retention_curve.h_weeks is 'Horizon h in calendar weeks (0 to 52).';
+comment on column mart.retention_curve.mean_retention is 'R(h): mean retention over all cohorts with data at horizon h.';
+comment on column mart.retention_curve.n_cohorts is 'Cohorts averaged in mean_retention.';
+comment on column mart.retention_curve.mean_weekly_retention is 'Mean one-week retention over consecutive week pairs (R(1)).';
+comment on column mart.retention_curve.half_life_geometric_weeks is 'ln 0.5 / ln mean_weekly_retention: the half-life if the weekly exit hazard were constant; NULL when retention is 0 or 1 (or no consecutive weeks).';
+comment on column mart.retention_curve.half_life_empirical_weeks is 'Smallest h with R(h) <= 0.5 (no interpolation); NULL when R stays above 0.5 up to the longest horizon observed (right-censored, > H).';
+comment on column mart.retention_curve.half_life_km_weeks is 'Kaplan-Meier median spell length in weeks from mart.top_spells (the recommended headline): spells already running at the first week of data or after a missing week are dropped (left-truncated, true start unknown); spells still running at the last week or before a missing week count as right-censored (at risk up to their length, never as an end). NULL when the survival curve never falls to 0.5.';
