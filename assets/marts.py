@@ -9,9 +9,10 @@ Two things keep the weekly run from growing with history:
   `assets.core`; for core.model_dim, the earliest week its changes can reach, so a mart reading it
   is rebuilt in full only after a catalogue change); a mart whose query uses the `since_week`
   variable then replaces only its stale rows (`week_start >= since_week`, or the predicate in
-  `sql/marts/<name>.stale.sql`) with the rows its query returns. The query returns exactly those rows, bit for bit what a full build
-  gives (tests/marts/test_incremental_marts.py). A full build is the same query with since_week
-  1900-01-01. Marts whose query does not use `since_week` are rebuilt in full.
+  `sql/marts/<name>.stale.sql`) with the rows its query returns. The query returns exactly those
+  rows, bit for bit what a full build gives (tests/marts/test_incremental_marts.py). A full build
+  is the same query with since_week 1900-01-01. Marts whose query does not use `since_week` are
+  rebuilt in full (retention_curve: a few hundred rows of means over mart.retention).
 - Two marts at a time. Each query runs on one DuckDB thread (parallel float sums would add in a
   varying order and `rebuild` could not reproduce the checksums), so independent marts run side
   by side on two connections, in the order their `mart.*` references allow.
